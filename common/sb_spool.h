@@ -1,0 +1,74 @@
+/* sb_spool - the ingress's durable queue (DESIGN.md "Why acks flow backwards").
+ *
+ * Append-only segment files under SPOOL_DIR named "<first seq, %020>.seg". Every record
+ * is framed [header with length, seq, type, append time][payload] with a CRC32C over
+ * header and payload. Data records hold one encoded envelope; ack records hold seqs that
+ * the writer committed, so a restart does not resend what was already stored (an ack that
+ * was lost only costs a harmless redelivery). A segment whose data records are all acked,
+ * and that is no longer the active one, is deleted.
+ *
+ * Calling sequence of the ingress (one owner thread):
+ *   spool = sb_spool_new(dir, max_bytes, &err);   // scans: unacked records are pending
+ *   sb_spool_append(spool, payload, len, &seq, &err);  // buffered, NOT durable
+ *   ... more appends ...
+ *   sb_spool_sync(spool, &err);   // one write + fdatasync for the whole group
+ *   -> answer 200 for those records, then push them downstream and sb_spool_sent()
+ *   sb_spool_ack(spool, seq);     // when the writer's ack arrives
+ *   sb_spool_due(spool, now, max, fn, arg);  // periodically: redeliver what is overdue
+ *
+ * Never push a record downstream before the sync that covers it: a crash could still
+ * erase it, and a new record would later reuse its seq. A failed sync is never retried
+ * (PostgreSQL fd.c): the spool stays failed, every later append and sync fails, and the
+ * ingress answers 503 until it is restarted. A torn or corrupt record found by the scan
+ * is skipped with a count (sb_spool_torn); the scan never aborts on bad data. */
+#ifndef SB_SPOOL_H
+#define SB_SPOOL_H
+#include <stddef.h>
+#include <stdint.h>
+#include "sb_err.h"
+
+typedef struct sb_spool sb_spool_t;
+
+// Open or create the spool in dir (created if missing). max_bytes bounds the bytes
+// of live segments; 0 means no bound. The spool's epoch (random hex, stored in
+// dir/epoch the first time) is part of every event id, so that an emptied spool
+// directory never hands out an old id again.
+sb_spool_t *sb_spool_new(const char *dir, uint64_t max_bytes, sb_err_t *err);
+void sb_spool_destroy(sb_spool_t **self_p);
+
+const char *sb_spool_epoch(const sb_spool_t *self);
+// Redelivery backoff: first after base_ms, doubling per attempt up to max_ms.
+void sb_spool_set_redelivery(sb_spool_t *self, int64_t base_ms, int64_t max_ms);
+
+// Buffer one data record; *seq gets its sequence number (the next one after every
+// record ever found or appended). Fails with err->code ENOSPC when max_bytes would be
+// exceeded, EIO when the spool has failed. Borrows payload.
+int sb_spool_append(sb_spool_t *self, const void *payload, size_t len, uint64_t *seq,
+                    sb_err_t *err);
+// Make every appended record durable: one write and one fdatasync (rotating to a new
+// segment when the active one is large). 0, or -1 and the spool is failed for good.
+int sb_spool_sync(sb_spool_t *self, sb_err_t *err);
+// All records with seq <= this are durable.
+uint64_t sb_spool_synced_seq(const sb_spool_t *self);
+// The caller pushed seq downstream at now_ms: its redelivery clock starts.
+void sb_spool_sent(sb_spool_t *self, uint64_t seq, int64_t now_ms);
+// The writer committed seq. Idempotent; unknown or old seqs are ignored. The ack is
+// buffered and becomes durable with the next sync (or destroy).
+void sb_spool_ack(sb_spool_t *self, uint64_t seq);
+
+// Visit up to max durable, unacked records that are due: never sent since open, or
+// sent and not acked within the backoff. fn gets the payload (valid during the call)
+// and returns 0 when it pushed the record (its clock restarts, backoff doubles) or -1
+// when it could not (iteration stops, the record stays due). Returns how many were
+// pushed, or -1 with err when a segment could not be read.
+typedef int (*sb_spool_visit_fn)(void *arg, uint64_t seq, const void *payload, size_t len);
+int sb_spool_due(sb_spool_t *self, int64_t now_ms, size_t max, sb_spool_visit_fn fn, void *arg,
+                 sb_err_t *err);
+
+size_t sb_spool_depth(const sb_spool_t *self);    // durable or buffered, not yet acked
+uint64_t sb_spool_bytes(const sb_spool_t *self);  // bytes in live segment files
+int64_t sb_spool_oldest_ms(const sb_spool_t *self); // append time of the oldest unacked, 0 if none
+size_t sb_spool_torn(const sb_spool_t *self);     // records skipped by the scan at open
+int sb_spool_failed(const sb_spool_t *self);      // 1 after a failed write or sync
+
+#endif

@@ -1,0 +1,15 @@
+# Turns writer/migrations/NNNN_name.sql into a C array of {version, name, sql}
+# (see migrations.h). Run by CMake at build time: cmake -DOUT=.. -DFILES=a;b -P this.
+set(body "/* generated from writer/migrations/*.sql - do not edit */\n#include \"migrations.h\"\n\nconst sb_migration_t sb_migrations[] = {\n")
+set(count 0)
+foreach(f IN LISTS FILES)
+  get_filename_component(name ${f} NAME_WE)
+  string(REGEX MATCH "^[0-9]+" version ${name})
+  math(EXPR version "${version} + 0")
+  file(READ ${f} sql HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," sql "${sql}")
+  string(APPEND body "    {${version}, \"${name}\", (const char[]){${sql} 0x00}},\n")
+  math(EXPR count "${count} + 1")
+endforeach()
+string(APPEND body "};\nconst size_t sb_migrations_n = ${count};\n")
+file(WRITE ${OUT} "${body}")
