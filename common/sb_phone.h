@@ -8,12 +8,14 @@
  *   2. Letters map to keypad digits ("1-800-FLOWERS" -> "+18003569377").
  *   3. A leading "+" means the digits that follow include the country code.
  *      A leading "00", or "011" when the default country is 1, is an international
- *      prefix and is replaced by "+".
+ *      prefix and is replaced by "+". A "(0)", the trunk prefix people write inside
+ *      international numbers ("+44 (0)20 7946 0958" -> "+442079460958"), is dropped.
  *   4. Otherwise the number is national: with country code 1, 10 digits get "1"
  *      prepended and 11 digits starting with "1" are kept; with any other country code
  *      one leading trunk "0" is dropped and the country code prepended.
  *   5. All other characters (spaces, dots, dashes, parentheses, "/") are ignored.
- *   6. The result has 8 to 15 digits after "+" or the number is invalid.
+ *   6. The result has 8 to 15 digits after "+" or the number is invalid. So is an input
+ *      over 64 bytes, or one without a digit of its own (letters alone are a word).
  * Email: "Name <Addr@Example.COM>" and "addr@example.com" both give
  * "addr@example.com": the address inside the last <...> if any, trimmed, lower case;
  * it must contain exactly one "@" with text on both sides. */
