@@ -45,6 +45,9 @@ void sb_spool_set_redelivery(sb_spool_t *self, int64_t base_ms, int64_t max_ms);
 // exceeded, EIO when the spool has failed. Borrows payload.
 int sb_spool_append(sb_spool_t *self, const void *payload, size_t len, uint64_t *seq,
                     sb_err_t *err);
+// The seq that the next sb_spool_append will return, so that a caller can put the
+// event id into the record it appends.
+uint64_t sb_spool_next_seq(const sb_spool_t *self);
 // Make every appended record durable: one write and one fdatasync (rotating to a new
 // segment when the active one is large). 0, or -1 and the spool is failed for good.
 int sb_spool_sync(sb_spool_t *self, sb_err_t *err);

@@ -1,7 +1,8 @@
 # Turns writer/migrations/NNNN_name.sql into a C array of {version, name, sql}
-# (see migrations.h). Run by CMake at build time: cmake -DOUT=.. -DFILES=a;b -P this.
-set(body "/* generated from writer/migrations/*.sql - do not edit */\n#include \"migrations.h\"\n\nconst sb_migration_t sb_migrations[] = {\n")
+# (see migrations.h). Run by CMake at build time: cmake -DOUT=.. -DFILES=a|b -P this.
+set(body "/* generated from the writer migrations (NNNN_name.sql) - do not edit */\n#include \"migrations.h\"\n\nconst sb_migration_t sb_migrations[] = {\n")
 set(count 0)
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(f IN LISTS FILES)
   get_filename_component(name ${f} NAME_WE)
   string(REGEX MATCH "^[0-9]+" version ${name})

@@ -1,0 +1,425 @@
+/* ingress - the loop: spool, group commit, pushes, acks and redelivery (ingress.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "ingress_internal.h"
+#include "sb_envelope.h"
+#include "sb_log.h"
+#include "sb_mem.h"
+#include "sb_banned.h"
+
+#define SB_INGRESS_TICK_MS 100        // redelivery, gauges and heartbeat checks; 10-1000
+#define SB_INGRESS_REDELIVER_BATCH 2000 // records pushed again per tick; bounds a storm
+#define SB_INGRESS_PUSH_HWM 20000     // events queued per verifier before pushes wait
+#define SB_INGRESS_DRAIN_MS 3000      // on SIGTERM, time for in-flight answers to leave
+
+#define CFG(field) offsetof(sb_ingress_config_t, field)
+const sb_config_var_t sb_ingress_config_vars[] = {
+    {"INGRESS_LISTEN", SB_CONFIG_STRING, CFG(listen), "0.0.0.0:8001", 0, 0, 0,
+     "HTTP listen address host:port"},
+    {"MAX_BODY_BYTES", SB_CONFIG_INT, CFG(max_body_bytes), "1048576", 1024, 67108864, 0,
+     "larger request bodies get 413"},
+    {"SPOOL_DIR", SB_CONFIG_STRING, CFG(spool_dir), "var/spool", 0, 0, 0,
+     "directory of the durable spool"},
+    {"SPOOL_MAX_BYTES", SB_CONFIG_INT, CFG(spool_max_bytes), "1073741824", 0,
+     INT64_C(1) << 50, 0, "spool size bound (0 = none); past it POSTs get 503 + Retry-After"},
+    {"HEALTH_MAX_LAG_SECONDS", SB_CONFIG_INT, CFG(health_max_lag_s), "60", 1, 86400, 0,
+     "health is degraded when the oldest unacked event is older"},
+    {"INGRESS_ID", SB_CONFIG_STRING, CFG(ingress_id), NULL, 0, 0, 0,
+     "readable prefix of event ids, [A-Za-z0-9_.-] (default: host name)"},
+    {"REDELIVER_AFTER_MS", SB_CONFIG_INT, CFG(redeliver_after_ms), "10000", 100, 3600000, 0,
+     "push an unacked event again after this, doubling per attempt"},
+    {"REDELIVER_MAX_MS", SB_CONFIG_INT, CFG(redeliver_max_ms), "300000", 100, 86400000, 0,
+     "cap of the redelivery backoff"},
+    {"INGRESS_PUSH_ENDPOINT", SB_CONFIG_STRING, CFG(push_endpoint), ">tcp://127.0.0.1:5557", 0,
+     0, 0, "verifier replicas (CZMQ endpoints, comma-separated)"},
+    {"INGRESS_ACK_ENDPOINT", SB_CONFIG_STRING, CFG(ack_endpoint), "@tcp://*:5559", 0, 0, 0,
+     "where writers' acks and stages' heartbeats arrive"},
+    {"INGRESS_MAX_CONNECTIONS", SB_CONFIG_INT, CFG(max_connections), "4096", 16, 65536, 0,
+     "concurrent HTTP connections"},
+    {"LOG_LEVEL", SB_CONFIG_STRING, CFG(log_level), "info", 0, 0, 0, "debug, info, warn, error"},
+};
+const size_t sb_ingress_config_vars_n = sizeof sb_ingress_config_vars / sizeof sb_ingress_config_vars[0];
+
+static volatile sig_atomic_t s_stopping = 0;
+
+void
+sb_ingress_stop(void)
+{
+    s_stopping = 1;
+}
+
+int64_t
+sb_ingress_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *
+s_default_ingress_id(void)
+{
+    char host[SB_INGRESS_ID_MAX] = "ingress";
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "ingress");
+    host[sizeof host - 1] = '\0';
+    for (char *p = host; *p; p++) // keep the id parseable whatever the host is called
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            *p = '-';
+    return sb_xstrdup(host);
+}
+
+static void
+s_register_metrics(sb_ingress_t *self)
+{
+    sb_metrics_t *m = self->metrics;
+    self->acked = sb_metrics_counter(m, "sb_events_acked_total", "events committed by a writer", "");
+    self->redelivered = sb_metrics_counter(m, "sb_events_redelivered_total",
+                                           "events pushed again (unacked in time, or at start)", "");
+    self->push_blocked = sb_metrics_counter(m, "sb_push_blocked_total",
+                                            "pushes deferred: no verifier had room", "");
+    static const double group_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+    self->sync_seconds = sb_metrics_histogram(m, "sb_spool_sync_seconds", "one group fdatasync",
+                                              "", sb_metrics_latency_bounds,
+                                              sb_metrics_latency_bounds_n);
+    self->sync_records = sb_metrics_histogram(m, "sb_spool_sync_records",
+                                              "records covered by one fdatasync", "",
+                                              group_bounds, sizeof group_bounds / sizeof *group_bounds);
+    self->g_depth = sb_metrics_gauge(m, "sb_spool_depth", "events not yet acked", "");
+    self->g_bytes = sb_metrics_gauge(m, "sb_spool_bytes", "bytes in live spool segments", "");
+    self->g_oldest = sb_metrics_gauge(m, "sb_spool_oldest_unacked_seconds",
+                                      "age of the oldest unacked event", "");
+    self->g_torn = sb_metrics_gauge(m, "sb_spool_torn_records",
+                                    "torn or corrupt records skipped at start", "");
+    self->g_stage_up[0] = sb_metrics_gauge(m, "sb_stage_up", "replicas seen by heartbeat",
+                                           "stage=\"verifier\"");
+    self->g_stage_up[1] = sb_metrics_gauge(m, "sb_stage_up", "replicas seen by heartbeat",
+                                           "stage=\"writer\"");
+}
+
+static int
+s_open_sockets(sb_ingress_t *self, sb_err_t *err)
+{
+    self->push = zsock_new(ZMQ_PUSH);
+    self->acks = zsock_new(ZMQ_SUB);
+    if (self->push == NULL || self->acks == NULL) {
+        sb_err_set(err, errno, "could not create ZeroMQ sockets");
+        return -1;
+    }
+    zsock_set_sndhwm(self->push, SB_INGRESS_PUSH_HWM);
+    zsock_set_linger(self->push, 0); // the spool keeps everything: nothing to flush on exit
+    zsock_set_rcvhwm(self->acks, 0); // acks are small; never drop one at a high-water mark
+    if (zsock_attach(self->push, self->conf->push_endpoint, false) != 0) {
+        sb_err_set(err, 0, "invalid INGRESS_PUSH_ENDPOINT \"%s\"", self->conf->push_endpoint);
+        return -1;
+    }
+    char *topic = sb_ack_topic(sb_spool_epoch(self->spool));
+    zsock_set_subscribe(self->acks, topic);
+    free(topic);
+    zsock_set_subscribe(self->acks, SB_HEARTBEAT_TOPIC);
+    if (zsock_attach(self->acks, self->conf->ack_endpoint, true) != 0) {
+        sb_err_set(err, errno, "could not bind INGRESS_ACK_ENDPOINT \"%s\"",
+                   self->conf->ack_endpoint);
+        return -1;
+    }
+    return 0;
+}
+
+sb_ingress_t *
+sb_ingress_new(const sb_ingress_config_t *conf, sb_err_t *err)
+{
+    sb_ingress_t *self = sb_xcalloc(1, sizeof *self);
+    self->conf = conf;
+    self->ingress_id = conf->ingress_id ? sb_xstrdup(conf->ingress_id) : s_default_ingress_id();
+    if (!sb_ingress_id_valid(self->ingress_id)) {
+        sb_err_set(err, 0, "invalid INGRESS_ID \"%s\": use 1-63 of [A-Za-z0-9_.-]",
+                   self->ingress_id);
+        goto fail;
+    }
+    self->metrics = sb_metrics_new();
+    s_register_metrics(self);
+    self->spool = sb_spool_new(conf->spool_dir, (uint64_t)conf->spool_max_bytes, err);
+    if (self->spool == NULL)
+        goto fail;
+    sb_spool_set_redelivery(self->spool, conf->redeliver_after_ms, conf->redeliver_max_ms);
+    if (s_open_sockets(self, err) != 0)
+        goto fail;
+    self->ok = MHD_create_response_from_buffer(strlen("{\"status\":\"accepted\"}"),
+                                               (void *)"{\"status\":\"accepted\"}",
+                                               MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(self->ok, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    self->busy = MHD_create_response_from_buffer(strlen("{\"error\":\"spool unavailable\"}"),
+                                                 (void *)"{\"error\":\"spool unavailable\"}",
+                                                 MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(self->busy, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(self->busy, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    self->httpd = sb_ingress_http_start(self, err);
+    if (self->httpd == NULL)
+        goto fail;
+    sb_log_info(NULL, "spool \"%s\" epoch %s: %zu pending events, %zu torn records skipped",
+                conf->spool_dir, sb_spool_epoch(self->spool), sb_spool_depth(self->spool),
+                sb_spool_torn(self->spool));
+    return self;
+fail:
+    sb_ingress_destroy(&self);
+    return NULL;
+}
+
+unsigned
+sb_ingress_accept(sb_ingress_t *self, struct MHD_Connection *conn, const char *source,
+                  char *headers_json, const char *body, size_t body_len)
+{
+    sb_envelope_t *env = sb_envelope_new();
+    uint64_t seq = sb_spool_next_seq(self->spool);
+    env->event_id = sb_event_id_format(self->ingress_id, sb_spool_epoch(self->spool), seq);
+    sb_envelope_set(&env->source, source);
+    env->received_at_ms = sb_ingress_now_ms();
+    free(env->headers);
+    env->headers = headers_json; // ownership moves into the envelope
+    free(env->body);
+    env->body = sb_xmemdup(body ? body : "", body_len);
+    env->body_len = body_len;
+    size_t len;
+    void *payload = sb_envelope_encode(env, &len);
+    sb_err_t err = {0};
+    uint64_t got;
+    int rc = sb_spool_append(self->spool, payload, len, &got, &err);
+    if (rc != 0 || got != seq) {
+        // Full or failed spool: the sender retries later (Retry-After); nothing that was
+        // acknowledged before is touched.
+        sb_log_error(env->event_id, "cannot spool the request, answering 503: %s",
+                     rc != 0 ? err.msg : "sequence mismatch");
+        free(payload);
+        sb_envelope_destroy(&env);
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    }
+    sb_envelope_destroy(&env);
+    sb_ingress_waiting_t *w = sb_xcalloc(1, sizeof *w);
+    w->conn = conn;
+    w->seq = seq;
+    w->route = source;
+    w->payload = payload;
+    w->payload_len = len;
+    w->next = self->waiting;
+    self->waiting = w;
+    self->n_waiting++;
+    MHD_suspend_connection(conn);
+    return 0;
+}
+
+void
+sb_ingress_resume_later(sb_ingress_t *self, struct MHD_Connection *conn)
+{
+    if (self->n_resume == self->cap_resume) {
+        self->cap_resume = self->cap_resume ? self->cap_resume * 2 : 16;
+        self->resume = sb_xrealloc(self->resume, self->cap_resume * sizeof *self->resume);
+    }
+    self->resume[self->n_resume++] = conn;
+}
+
+// Push one spool record downstream without blocking. 0 when queued, -1 when no
+// verifier has room (the record stays due and the redelivery tick retries it).
+static int
+s_push(void *arg, uint64_t seq, const void *payload, size_t len)
+{
+    sb_ingress_t *self = arg;
+    sb_err_t err = {0};
+    sb_envelope_t *env = sb_envelope_decode(payload, len, &err);
+    if (env == NULL) {
+        // The CRC matched, so this is a record we wrote: only a bug gets here. Ack it
+        // locally so it cannot block the spool, and say so loudly.
+        sb_log_error(NULL, "spool record %" PRIu64 " is not an envelope, dropping: %s", seq,
+                     err.msg);
+        sb_spool_ack(self->spool, seq);
+        return 0;
+    }
+    int rc = sb_envelope_send(env, self->push, 1, &err);
+    if (rc != 0 && err.code != EAGAIN)
+        sb_log_warn(env->event_id, "could not push: %s", err.msg);
+    sb_envelope_destroy(&env);
+    if (rc != 0) {
+        sb_counter_add(self->push_blocked, 1);
+        return -1;
+    }
+    return 0;
+}
+
+// The group commit: one fdatasync covers every request of this loop turn; only then
+// are they answered 200 and pushed downstream (never before: a crash could still
+// erase them, and downstream would hold an event the spool does not).
+static void
+s_sync_group(sb_ingress_t *self)
+{
+    if (self->waiting == NULL)
+        return;
+    sb_err_t err = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = sb_spool_sync(self->spool, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    sb_histogram_observe(self->sync_seconds,
+                         (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+    sb_histogram_observe(self->sync_records, (double)self->n_waiting);
+    if (rc != 0)
+        sb_log_error(NULL, "spool sync failed, answering 503 until restarted: %s", err.msg);
+    int64_t now = sb_ingress_now_ms();
+    for (sb_ingress_waiting_t *w = self->waiting, *next; w; w = next) {
+        next = w->next;
+        unsigned status = rc == 0 ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+        MHD_queue_response(w->conn, status, rc == 0 ? self->ok : self->busy);
+        MHD_resume_connection(w->conn);
+        sb_ingress_http_count(self, w->route, status);
+        if (rc == 0 && s_push(self, w->seq, w->payload, w->payload_len) == 0)
+            sb_spool_sent(self->spool, w->seq, now);
+        free(w->payload);
+        free(w);
+    }
+    self->waiting = NULL;
+    self->n_waiting = 0;
+}
+
+static void
+s_take_backmsgs(sb_ingress_t *self)
+{
+    for (;;) {
+        zsock_t *sub = self->acks;
+        if (!(zsock_events(sub) & ZMQ_POLLIN))
+            return;
+        sb_err_t err = {0};
+        sb_backmsg_t *msg = sb_backmsg_recv(sub, &err);
+        if (msg == NULL) {
+            if (err.code == EINTR)
+                return;
+            sb_log_warn(NULL, "%s", err.msg);
+            continue;
+        }
+        if (msg->is_ack) {
+            for (size_t i = 0; i < msg->n_event_ids; i++) {
+                char id[SB_INGRESS_ID_MAX], epoch[SB_INGRESS_ID_MAX];
+                uint64_t seq;
+                if (sb_event_id_parse(msg->event_ids[i], id, epoch, &seq) == 0 &&
+                    strcmp(epoch, sb_spool_epoch(self->spool)) == 0) {
+                    sb_spool_ack(self->spool, seq);
+                    sb_counter_add(self->acked, 1);
+                }
+            }
+        } else {
+            sb_ingress_heartbeat(self, msg->stage, msg->instance, msg->status_json,
+                                 sb_ingress_now_ms());
+        }
+        sb_backmsg_destroy(&msg);
+    }
+}
+
+static void
+s_tick(sb_ingress_t *self, int64_t now)
+{
+    sb_err_t err = {0};
+    int pushed = sb_spool_due(self->spool, now, SB_INGRESS_REDELIVER_BATCH, s_push, self, &err);
+    if (pushed < 0)
+        sb_log_error(NULL, "could not read the spool for redelivery: %s", err.msg);
+    else if (pushed > 0) {
+        sb_counter_add(self->redelivered, (uint64_t)pushed);
+        sb_log_info(NULL, "pushed %d unacked events again", pushed);
+    }
+    // Acks are buffered in the spool; make them durable now and then so that a
+    // restart does not resend much (losing them would only cost redeliveries).
+    if (self->waiting == NULL && !sb_spool_failed(self->spool) && sb_spool_sync(self->spool, &err) != 0)
+        sb_log_error(NULL, "spool sync failed, answering 503 until restarted: %s", err.msg);
+    sb_ingress_gauges_update(self, now);
+}
+
+static void
+s_resume_pending(sb_ingress_t *self)
+{
+    for (size_t i = 0; i < self->n_resume; i++)
+        MHD_resume_connection(self->resume[i]);
+    self->n_resume = 0;
+}
+
+// One turn: wait for HTTP or ZeroMQ work, serve it, group-sync, answer.
+static void
+s_turn(sb_ingress_t *self, int fd, int64_t wait_ms)
+{
+    MHD_UNSIGNED_LONG_LONG mhd_ms;
+    if (MHD_get_timeout(self->httpd, &mhd_ms) == MHD_YES && (int64_t)mhd_ms < wait_ms)
+        wait_ms = (int64_t)mhd_ms;
+    zmq_pollitem_t items[] = {{NULL, fd, ZMQ_POLLIN, 0},
+                              {zsock_resolve(self->acks), 0, ZMQ_POLLIN, 0}};
+    if (zmq_poll(items, 2, (long)wait_ms) < 0 && errno != EINTR)
+        sb_log_error(NULL, "zmq_poll failed: %s", zmq_strerror(errno));
+    MHD_run(self->httpd);
+    s_sync_group(self);
+    s_resume_pending(self);
+    MHD_run(self->httpd); // send the answers of this group now, not next turn
+    s_take_backmsgs(self);
+}
+
+int
+sb_ingress_run(sb_ingress_t *self, sb_err_t *err)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(self->httpd, MHD_DAEMON_INFO_EPOLL_FD);
+    if (info == NULL) {
+        sb_err_set(err, 0, "cannot get the HTTP daemon's epoll descriptor");
+        return -1;
+    }
+    int fd = info->epoll_fd;
+    int64_t next_tick = 0;
+    while (!s_stopping) {
+        int64_t now = sb_ingress_now_ms();
+        if (now >= next_tick) {
+            s_tick(self, now);
+            next_tick = now + SB_INGRESS_TICK_MS;
+        }
+        s_turn(self, fd, next_tick - now);
+    }
+    // SIGTERM: stop accepting, answer what is in flight, and leave the rest in the
+    // spool (it is durable; the next start pushes it again).
+    sb_log_info(NULL, "stopping: answering in-flight requests, %zu events stay in the spool",
+                sb_spool_depth(self->spool));
+    MHD_socket listen_fd = MHD_quiesce_daemon(self->httpd);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+    int64_t deadline = sb_ingress_now_ms() + SB_INGRESS_DRAIN_MS;
+    while (sb_ingress_now_ms() < deadline) {
+        s_turn(self, fd, 50);
+        const union MHD_DaemonInfo *c =
+            MHD_get_daemon_info(self->httpd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (c == NULL || c->num_connections == 0)
+            break;
+    }
+    return 0;
+}
+
+void
+sb_ingress_destroy(sb_ingress_t **self_p)
+{
+    assert(self_p);
+    sb_ingress_t *self = *self_p;
+    if (self == NULL)
+        return;
+    if (self->httpd)
+        MHD_stop_daemon(self->httpd);
+    for (sb_ingress_waiting_t *w = self->waiting, *next; w; w = next) {
+        next = w->next;
+        free(w->payload);
+        free(w);
+    }
+    if (self->ok)
+        MHD_destroy_response(self->ok);
+    if (self->busy)
+        MHD_destroy_response(self->busy);
+    zsock_destroy(&self->push);
+    zsock_destroy(&self->acks);
+    sb_spool_destroy(&self->spool);
+    sb_metrics_destroy(&self->metrics);
+    free(self->resume);
+    free(self->ingress_id);
+    free(self);
+    *self_p = NULL;
+}

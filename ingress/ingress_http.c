@@ -1,0 +1,359 @@
+/* ingress_http - the libmicrohttpd side of the ingress: routes, body collection with
+ * the MAX_BODY_BYTES limit (Content-Length or chunked), the Validation-Token handshake,
+ * header selection, /health and /metrics. What to do with a complete body is decided
+ * in ingress.c (sb_ingress_accept). */
+#include <ctype.h>
+#include <jansson.h>
+#include <string.h>
+#include "ingress_internal.h"
+#include "sb_log.h"
+#include "sb_mem.h"
+#include "sb_net.h"
+#include "sb_banned.h"
+
+#define SB_HTTP_TIMEOUT_S 30            // idle connection timeout; 10-120
+#define SB_HTTP_MEMORY_LIMIT (64 * 1024) // per-connection read buffer; headers must fit
+
+// Request headers that travel with the event (lower case). The secrets among them are
+// needed by the verifier and redacted by it before anything is stored.
+static const char *const s_kept_headers[] = {
+    "content-type",       "user-agent",          "verification-token",
+    "x-ringcentral-signature", "authorization", "x-goog-channel-id",
+    "x-goog-message-number", "x-forwarded-for", "x-request-id"};
+
+typedef struct {
+    const char *path;   // exact URL path
+    const char *source; // event source for POST routes, NULL for GET routes
+    const char *name;   // metrics label
+} s_route_t;
+
+static const s_route_t s_routes[] = {
+    {"/api/webhooks/ringcentral/sms", "ringcentral_sms", "ringcentral_sms"},
+    {"/api/webhooks/ringcentral/call", "ringcentral_call", "ringcentral_call"},
+    {"/api/webhooks/gmail/push", "gmail_push", "gmail_push"},
+    {"/api/webhooks/health", NULL, "health"},
+    {"/metrics", NULL, "metrics"},
+};
+#define SB_N_ROUTES (sizeof s_routes / sizeof s_routes[0])
+static const unsigned s_codes[] = {200, 400, 404, 405, 413, 500, 503};
+#define SB_N_CODES (sizeof s_codes / sizeof s_codes[0])
+static sb_counter_t *s_requests[SB_N_ROUTES + 1][SB_N_CODES]; // +1: unknown path
+
+// Per-request state, from the first call of the handler to the completed callback.
+typedef struct {
+    const s_route_t *route;
+    char *body;      // collected upload, NULL once too large
+    size_t len, cap; // bytes in body, allocated
+    int too_large;   // the upload passed MAX_BODY_BYTES
+} s_request_t;
+
+void
+sb_ingress_http_count(sb_ingress_t *self, const char *route, unsigned status)
+{
+    (void)self;
+    size_t r = SB_N_ROUTES;
+    for (size_t i = 0; i < SB_N_ROUTES && route; i++)
+        if (strcmp(s_routes[i].name, route) == 0)
+            r = i;
+    for (size_t c = 0; c < SB_N_CODES; c++)
+        if (s_codes[c] == status && s_requests[r][c])
+            sb_counter_add(s_requests[r][c], 1);
+}
+
+static enum MHD_Result
+s_reply(sb_ingress_t *self, struct MHD_Connection *conn, const s_route_t *route, unsigned status,
+        const char *content_type, char *body)
+{
+    size_t len = body ? strlen(body) : 0;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    sb_ingress_http_count(self, route ? route->name : NULL, status);
+    return rc;
+}
+
+static enum MHD_Result
+s_reply_error(sb_ingress_t *self, struct MHD_Connection *conn, const s_route_t *route,
+              unsigned status, const char *error)
+{
+    return s_reply(self, conn, route, status, "application/json",
+                   sb_xasprintf("{\"error\":\"%s\"}", error));
+}
+
+static enum MHD_Result
+s_method_not_allowed(sb_ingress_t *self, struct MHD_Connection *conn, const s_route_t *route)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, route->source ? "POST" : "GET, HEAD");
+    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+    MHD_destroy_response(resp);
+    sb_ingress_http_count(self, route->name, MHD_HTTP_METHOD_NOT_ALLOWED);
+    return rc;
+}
+
+// RingCentral's subscription handshake: echo the header at once, nothing is stored.
+static enum MHD_Result
+s_validation_reply(sb_ingress_t *self, struct MHD_Connection *conn, const s_route_t *route,
+                   const char *token)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result rc = MHD_NO;
+    if (MHD_add_response_header(resp, "Validation-Token", token) == MHD_YES)
+        rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    else // a token with CR/LF or other bytes that cannot be a header value
+        rc = s_reply_error(self, conn, route, MHD_HTTP_BAD_REQUEST, "invalid Validation-Token");
+    MHD_destroy_response(resp);
+    if (rc == MHD_YES)
+        sb_ingress_http_count(self, route->name, MHD_HTTP_OK);
+    sb_log_info(NULL, "answered a Validation-Token handshake on %s", route->path);
+    return rc;
+}
+
+// JSON string of a header value: kept as is when it is valid UTF-8, else every byte
+// outside printable ASCII becomes '?', so that one odd header never loses an event.
+static json_t *
+s_json_text(const char *value)
+{
+    json_t *s = json_string(value);
+    if (s)
+        return s;
+    char *copy = sb_xstrdup(value);
+    for (char *p = copy; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            *p = '?';
+    s = json_string(copy);
+    free(copy);
+    return s;
+}
+
+static enum MHD_Result
+s_collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    json_t *headers = cls;
+    char name[64];
+    size_t n = strlen(key);
+    if (n >= sizeof name || value == NULL)
+        return MHD_YES;
+    for (size_t i = 0; i <= n; i++)
+        name[i] = (char)tolower((unsigned char)key[i]);
+    for (size_t i = 0; i < sizeof s_kept_headers / sizeof s_kept_headers[0]; i++)
+        if (strcmp(name, s_kept_headers[i]) == 0)
+            json_object_set_new(headers, name, s_json_text(value));
+    return MHD_YES;
+}
+
+// Rebuild the query string from MHD's decoded arguments, percent-encoding again.
+static enum MHD_Result
+s_collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    char **query = cls;
+    static const char hex[] = "0123456789ABCDEF";
+    const char *parts[2] = {key, value ? value : ""};
+    size_t need = strlen(*query) + 3 * (strlen(parts[0]) + strlen(parts[1])) + 3;
+    char *out = sb_xrealloc(*query, need);
+    size_t n = strlen(out);
+    if (n > 0)
+        out[n++] = '&';
+    for (int k = 0; k < 2; k++) {
+        for (const unsigned char *p = (const unsigned char *)parts[k]; *p; p++) {
+            if (isalnum(*p) || strchr("-._~", *p)) {
+                out[n++] = (char)*p;
+            } else {
+                out[n++] = '%';
+                out[n++] = hex[*p >> 4];
+                out[n++] = hex[*p & 15];
+            }
+        }
+        if (k == 0 && value)
+            out[n++] = '=';
+    }
+    out[n] = '\0';
+    *query = out;
+    return MHD_YES;
+}
+
+static char *
+s_headers_json(struct MHD_Connection *conn)
+{
+    json_t *headers = json_object();
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, s_collect_header, headers);
+    char *query = sb_xstrdup("");
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, s_collect_query, &query);
+    if (*query)
+        json_object_set_new(headers, ":query", s_json_text(query));
+    free(query);
+    char *text = json_dumps(headers, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(headers);
+    return text ? text : sb_xstrdup("{}");
+}
+
+static const s_route_t *
+s_route_of(const char *url)
+{
+    for (size_t i = 0; i < SB_N_ROUTES; i++)
+        if (strcmp(url, s_routes[i].path) == 0)
+            return &s_routes[i];
+    return NULL;
+}
+
+static enum MHD_Result
+s_get(sb_ingress_t *self, struct MHD_Connection *conn, const s_route_t *route)
+{
+    int64_t now = sb_ingress_now_ms();
+    sb_ingress_gauges_update(self, now);
+    if (strcmp(route->name, "metrics") == 0) {
+        size_t len;
+        char *text = sb_metrics_render(self->metrics, &len);
+        return s_reply(self, conn, route, MHD_HTTP_OK, "text/plain; version=0.0.4", text);
+    }
+    int healthy = 0;
+    char *doc = sb_ingress_health_json(self, now, &healthy);
+    return s_reply(self, conn, route, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                   "application/json", doc);
+}
+
+// The upload passed MAX_BODY_BYTES in the middle of a (chunked) body. libmicrohttpd
+// cannot queue a response while it hands us upload data, but it can for a suspended
+// connection: suspend, queue 413, and let the loop resume it. The rest of the body is
+// then discarded and the connection closed, so memory stays bounded.
+static void
+s_too_large_now(sb_ingress_t *self, struct MHD_Connection *conn, s_request_t *req)
+{
+    free(req->body);
+    req->body = NULL;
+    req->too_large = 1;
+    MHD_suspend_connection(conn);
+    s_reply_error(self, conn, req->route, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
+    sb_ingress_resume_later(self, conn);
+    sb_log_warn(NULL, "rejected a body over MAX_BODY_BYTES (%lld) on %s with 413",
+                (long long)self->conf->max_body_bytes, req->route->path);
+}
+
+static enum MHD_Result
+s_first_call(sb_ingress_t *self, struct MHD_Connection *conn, const char *url,
+             const char *method, void **req_cls)
+{
+    const s_route_t *route = s_route_of(url);
+    if (route == NULL)
+        return s_reply_error(self, conn, NULL, MHD_HTTP_NOT_FOUND, "not found");
+    int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, "HEAD") == 0;
+    if (route->source == NULL)
+        return is_get ? s_get(self, conn, route) : s_method_not_allowed(self, conn, route);
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+        return s_method_not_allowed(self, conn, route);
+    const char *vt = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Validation-Token");
+    if (vt != NULL)
+        return s_validation_reply(self, conn, route, vt);
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+    if (declared > (unsigned long long)self->conf->max_body_bytes) {
+        sb_log_warn(NULL, "rejected a body of %llu bytes (MAX_BODY_BYTES %lld) on %s with 413",
+                    declared, (long long)self->conf->max_body_bytes, route->path);
+        return s_reply_error(self, conn, route, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
+    }
+    s_request_t *req = sb_xcalloc(1, sizeof *req);
+    req->route = route;
+    req->cap = declared ? (size_t)declared + 1 : 4096;
+    req->body = sb_xmalloc(req->cap);
+    *req_cls = req;
+    return MHD_YES;
+}
+
+static enum MHD_Result
+s_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+         const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+    (void)version;
+    sb_ingress_t *self = cls;
+    s_request_t *req = *req_cls;
+    if (req == NULL)
+        return s_first_call(self, conn, url, method, req_cls);
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->too_large)
+            return MHD_YES; // discarding what is still in flight
+        if (req->len + n > (size_t)self->conf->max_body_bytes) {
+            s_too_large_now(self, conn, req);
+            return MHD_YES;
+        }
+        if (req->len + n + 1 > req->cap) {
+            while (req->len + n + 1 > req->cap)
+                req->cap *= 2;
+            req->body = sb_xrealloc(req->body, req->cap);
+        }
+        memcpy(req->body + req->len, upload_data, n);
+        req->len += n;
+        return MHD_YES;
+    }
+    if (req->too_large)
+        return MHD_YES; // the 413 is queued already
+    char *headers = s_headers_json(conn);
+    unsigned status = sb_ingress_accept(self, conn, req->route->source, headers, req->body,
+                                        req->len);
+    free(req->body);
+    req->body = NULL;
+    if (status == 0)
+        return MHD_YES; // suspended until the group fdatasync
+    return s_reply_error(self, conn, req->route, status,
+                         status == MHD_HTTP_SERVICE_UNAVAILABLE ? "spool unavailable"
+                                                                : "cannot accept");
+}
+
+static void
+s_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+            enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    s_request_t *req = *req_cls;
+    if (req) {
+        free(req->body);
+        free(req);
+        *req_cls = NULL;
+    }
+}
+
+static void
+s_register_counters(sb_ingress_t *self)
+{
+    for (size_t r = 0; r <= SB_N_ROUTES; r++)
+        for (size_t c = 0; c < SB_N_CODES; c++) {
+            char labels[96];
+            snprintf(labels, sizeof labels, "route=\"%s\",code=\"%u\"",
+                     r < SB_N_ROUTES ? s_routes[r].name : "unknown", s_codes[c]);
+            s_requests[r][c] = sb_metrics_counter(self->metrics, "sb_http_requests_total",
+                                                  "HTTP requests by route and status", labels);
+        }
+}
+
+struct MHD_Daemon *
+sb_ingress_http_start(sb_ingress_t *self, sb_err_t *err)
+{
+    struct sockaddr_in addr;
+    if (sb_net_parse_listen(self->conf->listen, &addr, err) != 0)
+        return NULL;
+    s_register_counters(self);
+    // External epoll: the ingress loop polls MHD's epoll fd beside its ZeroMQ sockets.
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL, NULL, s_handle, self,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
+        self, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SB_HTTP_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)self->conf->max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SB_HTTP_MEMORY_LIMIT,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U, MHD_OPTION_END);
+    if (d == NULL)
+        sb_err_set(err, 0, "could not listen on \"%s\" (in use, or not an address here)",
+                   self->conf->listen);
+    return d;
+}
