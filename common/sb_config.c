@@ -113,8 +113,7 @@ s_load_one(const sb_config_var_t *var, const char *text, char *base, FILE *probl
         *(int *)field = 0;
         return use ? s_parse_bool(var, use, (int *)field, problems) : 0;
     }
-    assert(!"unknown sb_config_type_t");
-    return -1;
+    abort(); // a type outside sb_config_type_t: a broken table, a programmer error
 }
 
 int
@@ -318,8 +317,10 @@ sb_config_args(int argc, char **argv, const sb_config_var_t *vars, size_t n, con
             action = action ? action : 'v';
         } else {
             // Stages take no arguments: a stray one is more likely a mistake than intent.
-            fprintf(stderr, "%s: unknown argument \"%s\"; configuration comes from the "
-                            "environment (try --help)\n", program, arg);
+            fprintf(stderr,
+                    "%s: unknown argument \"%s\"; configuration comes from the "
+                    "environment (try --help)\n",
+                    program, arg);
             fflush(stderr);
             return 2;
         }

@@ -30,7 +30,7 @@
 
 _Static_assert(SB_LOG_LINE_MAX <= PIPE_BUF, "a log line must fit in one atomic pipe write");
 
-static atomic_int s_min_level = SB_LOG_INFO;      // read by every thread, set by init
+static atomic_int s_min_level = SB_LOG_INFO;       // read by every thread, set by init
 static char s_stage[SB_LOG_STAGE_MAX] = "unknown"; // already JSON-escaped
 
 static const char *const s_level_names[] = {"debug", "info", "warn", "error"};

@@ -30,11 +30,11 @@ static const sb_config_var_t s_vars[] = {
      "HTTP listen address"},
     {"GOOGLE_JWKS_FILE", SB_CONFIG_STRING, offsetof(conf_t, jwks_file), NULL, 0, 0, 0,
      "JWKS file instead of the URL"},
-    {"MAX_BODY_BYTES", SB_CONFIG_INT, offsetof(conf_t, max_body_bytes), "1048576", 1024,
-     67108864, 0, "largest accepted body"},
+    {"MAX_BODY_BYTES", SB_CONFIG_INT, offsetof(conf_t, max_body_bytes), "1048576", 1024, 67108864,
+     0, "largest accepted body"},
     {"SBT_OFFSET", SB_CONFIG_INT, offsetof(conf_t, offset), "-5", 0, 0, 0, "any integer"},
-    {"SWITCHBOARD_ALLOW_UNVERIFIED", SB_CONFIG_BOOL, offsetof(conf_t, allow_unverified), "0", 0,
-     0, 0, "accept events without a verification scheme"},
+    {"SWITCHBOARD_ALLOW_UNVERIFIED", SB_CONFIG_BOOL, offsetof(conf_t, allow_unverified), "0", 0, 0,
+     0, "accept events without a verification scheme"},
     {"SBT_STRICT", SB_CONFIG_BOOL, offsetof(conf_t, strict), "1", 0, 0, 0, "be strict"},
     {"RINGCENTRAL_WEBHOOK_SECRET", SB_CONFIG_STRING, offsetof(conf_t, secret), NULL, 0, 0,
      SB_CONFIG_SECRET, "HMAC secret"},
@@ -143,10 +143,12 @@ START_TEST(int_range_is_inclusive)
         int ok;
         int64_t value;
     } cases[] = {
-        {"1024", 1, 1024},      {"67108864", 1, 67108864}, {"+4096", 1, 4096},
-        {"1023", 0, 0},         {"67108865", 0, 0},        {"-1", 0, 0},
-        {"1MB", 0, 0},          {"12 ", 0, 0},             {" 2048", 0, 0},
-        {"0x800", 0, 0},        {"abc", 0, 0},             {"99999999999999999999", 0, 0},
+        {"1024", 1, 1024},  {"67108864", 1, 67108864},
+        {"+4096", 1, 4096}, {"1023", 0, 0},
+        {"67108865", 0, 0}, {"-1", 0, 0},
+        {"1MB", 0, 0},      {"12 ", 0, 0},
+        {" 2048", 0, 0},    {"0x800", 0, 0},
+        {"abc", 0, 0},      {"99999999999999999999", 0, 0},
         {"4096.0", 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -200,9 +202,9 @@ START_TEST(bool_accepts_the_documented_words)
         const char *text;
         int value;
     } cases[] = {
-        {"1", 1},     {"true", 1}, {"TRUE", 1},  {"yes", 1},   {"Yes", 1}, {"on", 1},
-        {"ON", 1},    {"0", 0},    {"false", 0}, {"False", 0}, {"no", 0},  {"NO", 0},
-        {"off", 0},   {"Off", 0},  {"", 0},
+        {"1", 1},  {"true", 1}, {"TRUE", 1}, {"yes", 1},   {"Yes", 1},
+        {"on", 1}, {"ON", 1},   {"0", 0},    {"false", 0}, {"False", 0},
+        {"no", 0}, {"NO", 0},   {"off", 0},  {"Off", 0},   {"", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         s_clean_env();
@@ -273,11 +275,11 @@ START_TEST(every_problem_is_reported_at_once)
     int rc;
     char *problems = s_load(&conf, &rc);
     ck_assert_int_eq(rc, -1);
-    ck_assert_str_eq(problems,
-                     "config: DATABASE_URL is required (PostgreSQL connection URI)\n"
-                     "config: MAX_BODY_BYTES=\"1MB\" is not an integer in [1024, 67108864]\n"
-                     "config: SBT_OFFSET=\"x1\" is not an integer\n"
-                     "config: SWITCHBOARD_ALLOW_UNVERIFIED=\"maybe\" is not a boolean (use 1 or 0)\n");
+    ck_assert_str_eq(
+        problems, "config: DATABASE_URL is required (PostgreSQL connection URI)\n"
+                  "config: MAX_BODY_BYTES=\"1MB\" is not an integer in [1024, 67108864]\n"
+                  "config: SBT_OFFSET=\"x1\" is not an integer\n"
+                  "config: SWITCHBOARD_ALLOW_UNVERIFIED=\"maybe\" is not a boolean (use 1 or 0)\n");
     ck_assert_ptr_null(conf.listen);
     free(problems);
 }
@@ -473,7 +475,8 @@ START_TEST(args_unknown_is_an_error_2)
     free(out);
     free(err);
 
-    char *argv2[] = {(char *)"sb-test", (char *)"--help", (char *)"extra", NULL}; // a typo is not hidden by --help
+    char *argv2[] = {(char *)"sb-test", (char *)"--help", (char *)"extra",
+                     NULL}; // a typo is not hidden by --help
     out = s_args(&rc, 3, argv2, &err);
     ck_assert_int_eq(rc, 2);
     ck_assert_str_eq(out, "");

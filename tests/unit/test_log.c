@@ -154,7 +154,9 @@ START_TEST(strings_are_json_escaped)
     sb_log_init("st\"age\\", SB_LOG_DEBUG);
     capture_t c;
     s_capture_start(&c);
-    sb_log_warn("id\"1\n", "q\" b\\ n\n r\r t\t ctl\x01\x1f del\x7f utf8 \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    sb_log_warn(
+        "id\"1\n",
+        "q\" b\\ n\n r\r t\t ctl\x01\x1f del\x7f utf8 \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
     char *text = s_capture_stop(&c);
     for (const char *p = text; *p; p++) // only the final newline is a raw control char
         ck_assert_msg((unsigned char)*p >= 0x20 || p[1] == '\0', "raw control in %s", text);
@@ -175,12 +177,15 @@ START_TEST(invalid_utf8_becomes_replacement_characters)
     static const struct {
         const char *in, *out;
     } cases[] = {
-        {"a\xff" "b", "a\xef\xbf\xbd" "b"},                   // never valid
-        {"\xc3(", "\xef\xbf\xbd("},                           // missing continuation
-        {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},             // overlong '/'
+        {"a\xff"
+         "b",
+         "a\xef\xbf\xbd"
+         "b"},                                                    // never valid
+        {"\xc3(", "\xef\xbf\xbd("},                               // missing continuation
+        {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},                 // overlong '/'
         {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, // UTF-16 surrogate
         {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, // > U+10FFFF
-        {"end\xe2\x82", "end\xef\xbf\xbd\xef\xbf\xbd"},       // cut at the end
+        {"end\xe2\x82", "end\xef\xbf\xbd\xef\xbf\xbd"},                           // cut at the end
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         capture_t c;
@@ -262,7 +267,7 @@ START_TEST(level_names_parse)
         int rc;
         sb_log_level_t level;
     } cases[] = {
-        {"debug", 0, SB_LOG_DEBUG}, {"info", 0, SB_LOG_INFO},   {"warn", 0, SB_LOG_WARN},
+        {"debug", 0, SB_LOG_DEBUG},  {"info", 0, SB_LOG_INFO},   {"warn", 0, SB_LOG_WARN},
         {"warning", 0, SB_LOG_WARN}, {"error", 0, SB_LOG_ERROR}, {"INFO", 0, SB_LOG_INFO},
         {"Warning", 0, SB_LOG_WARN}, {"", -1, SB_LOG_INFO},      {"fatal", -1, SB_LOG_INFO},
         {"info ", -1, SB_LOG_INFO},  {"3", -1, SB_LOG_INFO},
