@@ -55,8 +55,9 @@ s_warn_weak_config(const sb_verifier_config_t *conf)
         sb_log_warn(NULL, "no RingCentral verification configured: RingCentral events will be %s",
                     fate);
     else if (!s_set(conf->rc_verification_token))
-        sb_log_warn(NULL, "RINGCENTRAL_WEBHOOK_SECRET is set but RINGCENTRAL_VERIFICATION_TOKEN is "
-                          "not: RingCentral itself sends no signature, its events will be rejected");
+        sb_log_warn(NULL,
+                    "RINGCENTRAL_WEBHOOK_SECRET is set but RINGCENTRAL_VERIFICATION_TOKEN is "
+                    "not: RingCentral itself sends no signature, its events will be rejected");
     if (!s_set(conf->gmail_push_token))
         sb_log_warn(NULL, "no Gmail push verification configured: Gmail pushes will be %s", fate);
 }

@@ -20,35 +20,35 @@
 #include "verify_ringcentral.h"
 #include "sb_banned.h"
 
-#define S_HEARTBEAT_MS 1000    // heartbeat period; the ingress's health expects ~1 s
-#define S_SEND_TIMEOUT_MS 250  // a blocked PUSH wakes this often to heartbeat and look at stop
-#define S_STOP_GRACE_MS 2000   // after a stop signal, how long the event in hand may still wait
-#define S_PUSH_LINGER_MS 2000  // queued events still flushed at exit
-#define S_PUB_SNDHWM 16        // heartbeats are worthless when late: keep the queue short
-#define S_BATCH_MAX 64         // events handled per poll when more are already queued
+#define S_HEARTBEAT_MS 1000   // heartbeat period; the ingress's health expects ~1 s
+#define S_SEND_TIMEOUT_MS 250 // a blocked PUSH wakes this often to heartbeat and look at stop
+#define S_STOP_GRACE_MS 2000  // after a stop signal, how long the event in hand may still wait
+#define S_PUSH_LINGER_MS 2000 // queued events still flushed at exit
+#define S_PUB_SNDHWM 16       // heartbeats are worthless when late: keep the queue short
+#define S_BATCH_MAX 64        // events handled per poll when more are already queued
 #define S_REDACTED "[redacted]"
 
 #define SB_OFF(field) offsetof(sb_verifier_config_t, field)
 const sb_config_var_t sb_verifier_config_vars[] = {
     {"LOG_LEVEL", SB_CONFIG_STRING, SB_OFF(log_level), "info", 0, 0, 0,
      "debug, info, warn or error"},
-    {"VERIFIER_PULL_ENDPOINT", SB_CONFIG_STRING, SB_OFF(pull_endpoint), "@tcp://*:5557", 0, 0,
-     SB_CONFIG_REQUIRED, "where events arrive (CZMQ endpoints, comma-separated)"},
-    {"VERIFIER_PUSH_ENDPOINT", SB_CONFIG_STRING, SB_OFF(push_endpoint), ">tcp://127.0.0.1:5558",
-     0, 0, SB_CONFIG_REQUIRED, "every replica of the next stage (CZMQ endpoints)"},
+    {"VERIFIER_PULL_ENDPOINT", SB_CONFIG_STRING, SB_OFF(pull_endpoint), "@tcp://*:5557", 0, 0, 0,
+     "where events arrive (CZMQ endpoints, comma-separated)"},
+    {"VERIFIER_PUSH_ENDPOINT", SB_CONFIG_STRING, SB_OFF(push_endpoint), ">tcp://127.0.0.1:5558", 0,
+     0, 0, "every replica of the next stage (CZMQ endpoints)"},
     {"ACK_ENDPOINT", SB_CONFIG_STRING, SB_OFF(ack_endpoint), ">tcp://127.0.0.1:5559", 0, 0, 0,
      "every ingress's ack endpoint, for heartbeats (CZMQ endpoints)"},
     {"METRICS_LISTEN", SB_CONFIG_STRING, SB_OFF(metrics_listen), "0.0.0.0:9102", 0, 0, 0,
      "host:port of GET /metrics and GET /health"},
     {"INSTANCE_ID", SB_CONFIG_STRING, SB_OFF(instance_id), NULL, 0, 0, 0,
      "name of this replica in heartbeats (default <hostname>:<pid>)"},
-    {"RINGCENTRAL_VERIFICATION_TOKEN", SB_CONFIG_STRING, SB_OFF(rc_verification_token), NULL, 0,
-     0, SB_CONFIG_SECRET, "RingCentral webhooks must carry it in Verification-Token"},
+    {"RINGCENTRAL_VERIFICATION_TOKEN", SB_CONFIG_STRING, SB_OFF(rc_verification_token), NULL, 0, 0,
+     SB_CONFIG_SECRET, "RingCentral webhooks must carry it in Verification-Token"},
     {"RINGCENTRAL_WEBHOOK_SECRET", SB_CONFIG_STRING, SB_OFF(rc_webhook_secret), NULL, 0, 0,
-     SB_CONFIG_SECRET, "also accept X-RingCentral-Signature, HMAC-SHA256 of the body (not sent "
-                       "by RingCentral itself)"},
-    {"GMAIL_PUSH_TOKEN", SB_CONFIG_STRING, SB_OFF(gmail_push_token), NULL, 0, 0,
-     SB_CONFIG_SECRET, "Gmail pushes must carry it as ?token="},
+     SB_CONFIG_SECRET,
+     "also accept X-RingCentral-Signature, HMAC-SHA256 of the body (RingCentral never signs)"},
+    {"GMAIL_PUSH_TOKEN", SB_CONFIG_STRING, SB_OFF(gmail_push_token), NULL, 0, 0, SB_CONFIG_SECRET,
+     "Gmail pushes must carry it as ?token="},
     {"SWITCHBOARD_ALLOW_UNVERIFIED", SB_CONFIG_BOOL, SB_OFF(allow_unverified), "0", 0, 0, 0,
      "accept events of a source with no verification configured (development only)"},
 };
@@ -86,8 +86,7 @@ sb_verifier_secret_equal(const char *expected, const char *given)
     unsigned int want_len = 0, got_len = 0;
     size_t expected_len = strlen(expected), given_len = strlen(given);
     if (EVP_Digest(expected, expected_len, want, &want_len, EVP_sha256(), NULL) != 1 ||
-        EVP_Digest(given, given_len, got, &got_len, EVP_sha256(), NULL) != 1 ||
-        want_len != got_len)
+        EVP_Digest(given, given_len, got, &got_len, EVP_sha256(), NULL) != 1 || want_len != got_len)
         return 0;
     int same = CRYPTO_memcmp(want, got, want_len) == 0;
     return same & (expected_len == given_len);
@@ -224,8 +223,8 @@ s_holds_secret(const sb_verifier_config_t *conf, const char *text)
 {
     const char *secrets[] = {conf->rc_verification_token, conf->rc_webhook_secret,
                              conf->gmail_push_token};
-    char *decoded = strchr(text, '%') || strchr(text, '+') ? s_url_decode(text, strlen(text))
-                                                            : NULL;
+    char *decoded =
+        strchr(text, '%') || strchr(text, '+') ? s_url_decode(text, strlen(text)) : NULL;
     int found = 0;
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0] && !found; i++)
         found = s_configured(secrets[i]) &&
@@ -293,21 +292,21 @@ sb_verifier_check(const sb_verifier_config_t *conf, sb_envelope_t *env)
 // --- The running stage ---------------------------------------------------------------
 
 struct sb_verifier {
-    const sb_verifier_config_t *conf;             // borrowed from main
-    zsock_t *pull;                                // events in
-    zsock_t *push;                                // events out, blocking (backpressure)
-    zsock_t *pub;                                 // heartbeats, NULL when no ACK_ENDPOINT
-    zpoller_t *poller;                            // over pull
-    char *instance;                               // name in heartbeats
-    int64_t next_heartbeat_ms;                    // zclock_mono() of the next one
-    int blocked;                                  // the last send timed out
-    sb_metrics_t *metrics;                        // owned registry
-    sb_metrics_server_t *server;                  // GET /metrics, NULL when not listening
-    sb_counter_t *in[S_N_SOURCES + 1];            // sb_events_in_total{source}
-    sb_counter_t *out[S_N_SOURCES + 1][2];        // sb_events_out_total{source,verdict}
-    sb_counter_t *malformed;                      // sb_malformed_envelopes_total
-    sb_counter_t *send_failed;                    // sb_forward_failures_total
-    sb_histogram_t *verify_seconds;               // sb_verify_duration_seconds
+    const sb_verifier_config_t *conf;      // borrowed from main
+    zsock_t *pull;                         // events in
+    zsock_t *push;                         // events out, blocking (backpressure)
+    zsock_t *pub;                          // heartbeats, NULL when no ACK_ENDPOINT
+    zpoller_t *poller;                     // over pull
+    char *instance;                        // name in heartbeats
+    int64_t next_heartbeat_ms;             // zclock_mono() of the next one
+    int blocked;                           // the last send timed out
+    sb_metrics_t *metrics;                 // owned registry
+    sb_metrics_server_t *server;           // GET /metrics, NULL when not listening
+    sb_counter_t *in[S_N_SOURCES + 1];     // sb_events_in_total{source}
+    sb_counter_t *out[S_N_SOURCES + 1][2]; // sb_events_out_total{source,verdict}
+    sb_counter_t *malformed;               // sb_malformed_envelopes_total
+    sb_counter_t *send_failed;             // sb_forward_failures_total
+    sb_histogram_t *verify_seconds;        // sb_verify_duration_seconds
 };
 
 static void
@@ -322,8 +321,8 @@ s_metrics_register(sb_verifier_t *self)
         for (int rejected = 0; rejected < 2; rejected++) {
             snprintf(labels, sizeof labels, "source=\"%s\",verdict=\"%s\"", s_source_label(i),
                      rejected ? "rejected" : "accepted");
-            self->out[i][rejected] = sb_metrics_counter(
-                self->metrics, "sb_events_out_total", "events passed on, by verdict", labels);
+            self->out[i][rejected] = sb_metrics_counter(self->metrics, "sb_events_out_total",
+                                                        "events passed on, by verdict", labels);
         }
     }
     self->malformed = sb_metrics_counter(self->metrics, "sb_malformed_envelopes_total",
@@ -488,10 +487,11 @@ s_handle(sb_verifier_t *self, sb_envelope_t *env, volatile sig_atomic_t *stop)
         sb_counter_add(sb_metrics_counter(self->metrics, "sb_verify_rejected_total",
                                           "events rejected, by reason", labels),
                        1);
-        sb_log_info(env->event_id, "rejected %s event: %s", s_source_label(index),
+        sb_log_info(env->event_id, "rejected: source=%s reason=%s", s_source_label(index),
                     env->reason ? env->reason : "");
     } else if (env->reason != NULL) {
-        sb_log_debug(env->event_id, "accepted %s event: %s", s_source_label(index), env->reason);
+        sb_log_debug(env->event_id, "accepted: source=%s reason=%s", s_source_label(index),
+                     env->reason);
     }
     if (s_forward(self, env, stop) == 0)
         sb_counter_add(self->out[index][rc != 0], 1);

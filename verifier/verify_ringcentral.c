@@ -53,8 +53,8 @@ s_decode_hex(const char *text, size_t len, unsigned char out[S_DIGEST_BYTES])
 static int
 s_base64_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 // Standard or URL-safe base64, padded or not. EVP_DecodeBlock ignores padding when it
@@ -102,8 +102,7 @@ s_decode_signature(const char *signature, unsigned char out[S_DIGEST_BYTES])
 }
 
 int
-sb_verify_hmac_sha256(const char *secret, const void *body, size_t body_len,
-                      const char *signature)
+sb_verify_hmac_sha256(const char *secret, const void *body, size_t body_len, const char *signature)
 {
     if (!s_configured(secret) || signature == NULL)
         return -1;
@@ -115,8 +114,8 @@ sb_verify_hmac_sha256(const char *secret, const void *body, size_t body_len,
     size_t secret_len = strlen(secret);
     if (secret_len > (size_t)INT_MAX)
         return -1;
-    if (HMAC(EVP_sha256(), secret, (int)secret_len, body_len ? body : (const void *)"",
-             body_len, want, &want_len) == NULL ||
+    if (HMAC(EVP_sha256(), secret, (int)secret_len, body_len ? body : (const void *)"", body_len,
+             want, &want_len) == NULL ||
         want_len != S_DIGEST_BYTES)
         return -1;
     return CRYPTO_memcmp(want, given, S_DIGEST_BYTES) == 0 ? 0 : -1;
@@ -140,8 +139,7 @@ s_rejection(const sb_verify_ringcentral_keys_t *keys, const char *token, const c
 
 int
 sb_verify_ringcentral(const sb_verify_ringcentral_keys_t *keys, const char *token,
-                      const char *signature, const void *body, size_t body_len,
-                      const char **reason)
+                      const char *signature, const void *body, size_t body_len, const char **reason)
 {
     int token_on = s_configured(keys->verification_token);
     int secret_on = s_configured(keys->webhook_secret);
@@ -150,8 +148,8 @@ sb_verify_ringcentral(const sb_verify_ringcentral_keys_t *keys, const char *toke
         return keys->allow_unverified ? 0 : -1;
     }
     // Both schemes are tried when both are on, so the timing does not tell which failed.
-    int token_ok = token_on && token != NULL &&
-                   sb_verifier_secret_equal(keys->verification_token, token);
+    int token_ok =
+        token_on && token != NULL && sb_verifier_secret_equal(keys->verification_token, token);
     int signature_ok =
         secret_on && sb_verify_hmac_sha256(keys->webhook_secret, body, body_len, signature) == 0;
     if (token_ok || signature_ok) {

@@ -14,7 +14,7 @@
 
 #define RC_DIR SB_FIXTURES_DIR "/ringcentral/"
 #define TOKEN "vt-3kQ9xW7pLm2Zr8Yc4Tn6Bd1Fh5Gj0Sa" // notification-request-headers.txt
-#define SECRET "test-webhook-secret-DO-NOT-USE"     // hmac-signature.txt
+#define SECRET "test-webhook-secret-DO-NOT-USE"    // hmac-signature.txt
 #define SIGNATURE "43e449170ceac8cd882be6a71c37e52dbfb7988662b6d5aa1b7cadc22dfc19ae"
 #define PUSH_TOKEN "gp+tok/9=Zx" // needs URL-encoding in a query string
 
@@ -82,13 +82,19 @@ header(const sb_envelope_t *env, const char *name, json_t **keep)
     return json_string_value(json_object_get(*keep, name));
 }
 
+// No configured secret, in any spelling, and (when the header kept its name) no signature.
 static void
 assert_no_secret(const sb_envelope_t *env)
 {
-    const char *secrets[] = {TOKEN, SECRET, SIGNATURE, PUSH_TOKEN, "gp%2Btok%2F9%3DZx"};
+    const char *secrets[] = {TOKEN, SECRET, PUSH_TOKEN, "gp%2Btok%2F9%3DZx"};
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
         ck_assert_msg(strstr(env->headers, secrets[i]) == NULL, "secret %zu left in %s", i,
                       env->headers);
+    json_t *headers = json_loads(env->headers, 0, NULL);
+    const char *sig = json_string_value(json_object_get(headers, "x-ringcentral-signature"));
+    ck_assert_msg(sig == NULL || strcmp(sig, "[redacted]") == 0, "signature left in %s",
+                  env->headers);
+    json_decref(headers);
 }
 
 START_TEST(ringcentral_token_accepted_and_redacted)
@@ -163,8 +169,9 @@ END_TEST
 
 START_TEST(secret_under_another_header_is_scrubbed)
 {
-    const char *h[] = {"verification-token", TOKEN, "x-forwarded-token", "Bearer " TOKEN,
-                       "user-agent", "RingCentral-Webhook/8.3", NULL};
+    const char *h[] = {
+        "verification-token",      TOKEN, "x-forwarded-token", "Bearer " TOKEN, "user-agent",
+        "RingCentral-Webhook/8.3", NULL};
     sb_envelope_t *env = event_new("ringcentral_sms", h);
     ck_assert_int_eq(sb_verifier_check(&s_conf, env), 0);
     assert_no_secret(env);
@@ -282,11 +289,48 @@ START_TEST(query_param_decodes)
     ck_assert_str_eq(v, "");
     free(v);
     ck_assert_ptr_null(sb_verifier_query_param("tokens=abc&xtoken=abc", "token"));
-    ck_assert_ptr_null(sb_verifier_query_param("token=ab%2", "token"));  // cut escape
-    ck_assert_ptr_null(sb_verifier_query_param("token=ab%zz", "token")); // not hex
+    ck_assert_ptr_null(sb_verifier_query_param("token=ab%2", "token"));   // cut escape
+    ck_assert_ptr_null(sb_verifier_query_param("token=ab%zz", "token"));  // not hex
     ck_assert_ptr_null(sb_verifier_query_param("token=ab%00c", "token")); // NUL
     ck_assert_ptr_null(sb_verifier_query_param("", "token"));
     ck_assert_ptr_null(sb_verifier_query_param(NULL, "token"));
+}
+END_TEST
+
+// Damaged envelopes of every kind get a verdict, never a crash, and never keep a secret.
+START_TEST(mutated_envelopes_never_crash_or_leak)
+{
+    static const char *const sources[] = {"ringcentral_sms", "ringcentral_call", "gmail_push", "",
+                                          "ringcentral_sms\n"};
+    const char *h[] = {"verification-token",
+                       TOKEN,
+                       "x-ringcentral-signature",
+                       SIGNATURE,
+                       ":query",
+                       "a=%41&token=gp%2Btok%2F9%3DZx",
+                       NULL};
+    sb_envelope_t *base = event_new("ringcentral_sms", h);
+    unsigned seed = 12345;
+    for (int round = 0; round < 3000; round++) {
+        sb_envelope_t *env = event_new(sources[round % 5], h);
+        size_t len = strlen(base->headers);
+        for (int flips = 1 + round % 4; flips > 0; flips--) {
+            seed = seed * 1103515245u + 12345u;
+            size_t at = (seed >> 8) % len;
+            env->headers[at] = (char)((seed >> 20) & 0xff ? (seed >> 20) & 0xff : 1);
+        }
+        if (round % 7 == 0)
+            env->body_len = (seed >> 4) % (env->body_len + 1); // a shorter body
+        int rc = sb_verifier_check(&s_conf, env);
+        ck_assert(rc == 0 || rc == -1);
+        ck_assert_str_eq(env->verdict, rc == 0 ? "accepted" : "rejected");
+        ck_assert(rc != 0 || strcmp(env->source, "ringcentral_sms") == 0 ||
+                  strcmp(env->source, "ringcentral_call") == 0 ||
+                  strcmp(env->source, "gmail_push") == 0);
+        assert_no_secret(env);
+        sb_envelope_destroy(&env);
+    }
+    sb_envelope_destroy(&base);
 }
 END_TEST
 
@@ -397,6 +441,7 @@ sb_verifier_suite(void)
     tcase_add_test(tc, gmail_unconfigured_fails_closed);
     tcase_add_test(tc, unknown_source_rejected);
     tcase_add_test(tc, query_param_decodes);
+    tcase_add_test(tc, mutated_envelopes_never_crash_or_leak);
     suite_add_tcase(s, tc);
     TCase *stage = tcase_create("stage");
     tcase_add_checked_fixture(stage, setup, NULL);

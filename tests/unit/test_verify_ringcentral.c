@@ -12,7 +12,7 @@
 #define RC_DIR SB_FIXTURES_DIR "/ringcentral/"
 #define TOKEN "vt-3kQ9xW7pLm2Zr8Yc4Tn6Bd1Fh5Gj0Sa" // notification-request-headers.txt
 
-static char *s_body;    // sms-inbound.json, byte for byte
+static char *s_body; // sms-inbound.json, byte for byte
 static size_t s_body_len;
 static char s_secret[128], s_hex[80], s_base64[64];
 
