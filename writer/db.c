@@ -397,6 +397,8 @@ s_on_result(PGconn *conn, PGresult *res, sb_db_event_t *events, size_t n, s_repl
             sb_err_set(err, 0, "%s", why);
             r->status = sb_db_classify(conn, res);
             r->failed = 1;
+            if (r->cmd >= 1 && r->cmd <= n)
+                events[r->cmd - 1].failed = 1; // the poison, for the caller to set aside
         }
         break;
     }
@@ -436,8 +438,10 @@ s_run(sb_db_t *self, sb_db_event_t *events, size_t n, const char *failed_reason,
         sb_err_set(err, 0, "not connected to the database");
         return SB_DB_CONN;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         events[i].outcome = NULL;
+        events[i].failed = 0;
+    }
     if (s_prepare_all(self, err) != 0) {
         // Missing tables (42P01) are not this batch's fault: retry, do not mark it failed.
         return PQstatus(conn) == CONNECTION_OK ? SB_DB_TRANSIENT : SB_DB_CONN;

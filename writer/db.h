@@ -37,6 +37,7 @@ typedef struct {
     const char *outcome;      // out after SB_DB_OK: the stored outcome ("stored", "duplicate",
                               // "rejected", "ignored", "failed"), or NULL when the event id
                               // was already in webhook_events (a redelivery)
+    int failed;               // out after SB_DB_DATA: this event's statement failed
 } sb_db_event_t;
 
 typedef struct sb_db sb_db_t;

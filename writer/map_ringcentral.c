@@ -97,6 +97,12 @@ s_timestamp_ok(const char *t)
         !s_digits(t + 11, 2, 0, 23) || t[13] != ':' || !s_digits(t + 14, 2, 0, 59) ||
         t[16] != ':' || !s_digits(t + 17, 2, 0, 60))
         return 0;
+    int year = (int)strtol(t, NULL, 10), month = (int)strtol(t + 5, NULL, 10);
+    int day = (int)strtol(t + 8, NULL, 10);
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    if (day > days[month - 1] + (month == 2 && leap))
+        return 0; // "2026-02-30" has the right shape and would still fail the whole SMS
     const char *p = t + 19;
     if (*p == '.') {
         const char *start = ++p;

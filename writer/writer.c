@@ -442,10 +442,12 @@ s_committed(sb_writer_t *self, s_item_t *item, const char *outcome)
         sb_log_debug(item->env->event_id, "ignored: %s", item->map.reason);
 }
 
-// One transaction for every pending event of the batch.
+// One transaction for every pending event of the batch. After SB_DB_DATA, *poison is
+// the event whose statement failed (NULL when it was the COMMIT).
 static sb_db_status_t
-s_write_pending(sb_writer_t *self, sb_err_t *err)
+s_write_pending(sb_writer_t *self, s_item_t **poison, sb_err_t *err)
 {
+    *poison = NULL;
     size_t n = 0;
     for (size_t i = 0; i < self->n; i++) {
         if (self->items[i].state != S_PENDING)
@@ -457,47 +459,69 @@ s_write_pending(sb_writer_t *self, sb_err_t *err)
     if (n == 0)
         return SB_DB_OK;
     sb_db_status_t st = sb_db_write(self->db, self->events, n, err);
-    if (st != SB_DB_OK)
-        return st;
     size_t k = 0;
-    for (size_t i = 0; i < self->n; i++)
-        if (self->items[i].state == S_PENDING)
-            s_committed(self, &self->items[i], self->events[k++].outcome);
-    return SB_DB_OK;
-}
-
-// The batch failed on its data: find the poison by storing each event on its own. An
-// event that fails alone is stored as 'failed' with the reason; if even that is refused
-// it is left unacked (the ingress keeps it) and logged as an error.
-static sb_db_status_t
-s_write_one_by_one(sb_writer_t *self, sb_err_t *err)
-{
     for (size_t i = 0; i < self->n; i++) {
         s_item_t *item = &self->items[i];
         if (item->state != S_PENDING)
             continue;
-        sb_db_event_t ev = {item->env, &item->map, NULL};
-        sb_err_t why = {0};
-        sb_db_status_t st = sb_db_write(self->db, &ev, 1, &why);
-        if (st == SB_DB_DATA) {
-            char reason[200]; // SQLSTATE and the server's primary message, never parameters
-            snprintf(reason, sizeof reason, "%.199s", why.msg);
-            sb_log_warn(item->env->event_id, "failed: %s", reason);
-            st = sb_db_write_failed(self->db, &ev, reason, &why);
-            if (st == SB_DB_DATA) {
-                item->state = S_UNSTORABLE;
-                sb_counter_add(self->unstorable, 1);
-                sb_log_error(item->env->event_id, "cannot store event, not acked: %s", why.msg);
-                continue;
-            }
-        }
-        if (st != SB_DB_OK) {
-            sb_err_set(err, 0, "%s", why.msg);
-            return st;
-        }
-        s_committed(self, item, ev.outcome);
+        if (st == SB_DB_OK)
+            s_committed(self, item, self->events[k].outcome);
+        else if (self->events[k].failed)
+            *poison = item;
+        k++;
     }
+    return st;
+}
+
+// Store one event in a transaction of its own; if its data fails there too, store it
+// as 'failed' with the reason; if even that is refused, leave it unacked (the ingress
+// keeps it) and log an error. SB_DB_OK unless the database itself is in trouble.
+static sb_db_status_t
+s_write_alone(sb_writer_t *self, s_item_t *item, sb_err_t *err)
+{
+    sb_db_event_t ev = {item->env, &item->map, NULL, 0};
+    sb_err_t why = {0};
+    sb_db_status_t st = sb_db_write(self->db, &ev, 1, &why);
+    if (st == SB_DB_DATA) {
+        char reason[200]; // SQLSTATE and the server's primary message, never parameters
+        snprintf(reason, sizeof reason, "%.199s", why.msg);
+        sb_log_warn(item->env->event_id, "failed: %s", reason);
+        st = sb_db_write_failed(self->db, &ev, reason, &why);
+        if (st == SB_DB_DATA) {
+            item->state = S_UNSTORABLE;
+            sb_counter_add(self->unstorable, 1);
+            sb_log_error(item->env->event_id, "cannot store event, not acked: %s", why.msg);
+            return SB_DB_OK;
+        }
+    }
+    if (st != SB_DB_OK) {
+        sb_err_set(err, 0, "%s", why.msg);
+        return st;
+    }
+    s_committed(self, item, ev.outcome);
     return SB_DB_OK;
+}
+
+// The batch failed on its data. Set the failing event aside (stored alone, as 'failed'
+// if it must be) and store the rest as a batch again, until no poison is left: k poison
+// events cost k + 1 batch attempts, not one transaction per event.
+static sb_db_status_t
+s_write_around_poison(sb_writer_t *self, s_item_t *poison, sb_err_t *err)
+{
+    sb_db_status_t st = SB_DB_DATA;
+    while (st == SB_DB_DATA) {
+        if (poison == NULL) { // the COMMIT failed (a deferred constraint): no culprit named
+            for (size_t i = 0; i < self->n && st != SB_DB_CONN && st != SB_DB_TRANSIENT; i++)
+                if (self->items[i].state == S_PENDING)
+                    st = s_write_alone(self, &self->items[i], err);
+            return st == SB_DB_DATA ? SB_DB_OK : st;
+        }
+        st = s_write_alone(self, poison, err);
+        if (st != SB_DB_OK)
+            return st;
+        st = s_write_pending(self, &poison, err);
+    }
+    return st;
 }
 
 // Tell the ingresses what is committed. Best effort: a lost ack costs a redelivery,
@@ -520,11 +544,13 @@ sb_writer_commit(sb_writer_t *self, sb_err_t *err)
     if (self->n == 0)
         return 0;
     double started = s_now_s();
-    sb_db_status_t st = s_write_pending(self, err);
+    s_item_t *poison = NULL;
+    sb_db_status_t st = s_write_pending(self, &poison, err);
     if (st == SB_DB_DATA) {
-        sb_log_warn(NULL, "batch of %zu events failed (%s); storing them one at a time", self->n,
+        sb_log_warn(poison ? poison->env->event_id : NULL,
+                    "batch of %zu events failed (%s); storing the rest without this event", self->n,
                     err->msg);
-        st = s_write_one_by_one(self, err);
+        st = s_write_around_poison(self, poison, err);
     }
     if (st != SB_DB_OK)
         return -1; // the batch stays; events already committed will read as redeliveries

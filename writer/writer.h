@@ -7,9 +7,9 @@
  *   3. after COMMIT, send every committed event id back to its ingress (sb_ack_send).
  *      An ack means only "committed": rejected, ignored, duplicate and redelivered events
  *      are acked too, or the ingress would resend them for ever.
- * A batch that fails on its data is redone one event per transaction, and an event that
- * still fails is stored as outcome 'failed' with the SQLSTATE, so one poison event never
- * blocks the pipeline. When the database is away the batch is kept and retried after a
+ * A batch that fails on its data is stored again without the event whose statement
+ * failed; that event is tried alone and, if it fails again, stored as outcome 'failed'
+ * with the SQLSTATE, so a poison event never blocks the pipeline. When the database is away the batch is kept and retried after a
  * backoff (100 ms doubling to 5 s, with jitter); no new event is read meanwhile, so
  * ZeroMQ's high-water marks push back up to the ingress, whose spool holds everything.
  * A heartbeat ({"db_ok":..}) goes to every ingress about once a second throughout.

@@ -176,6 +176,48 @@ START_TEST(sender_that_is_not_a_phone_number_is_kept_raw_and_matches_nobody)
 }
 END_TEST
 
+START_TEST(creation_times_postgresql_refuses_fall_back_to_receive_time)
+{
+    static const struct {
+        const char *time;
+        int kept;
+    } cases[] = {
+        {"2026-11-24T15:00:12.418Z", 1},
+        {"2026-11-24T15:00:12Z", 1},
+        {"2026-11-24T15:00:12+01:00", 1},
+        {"2026-11-24T15:00:12.5-0800", 1},
+        {"2024-02-29T00:00:00Z", 1},
+        {"2026-11-24T15:00:12", 1},
+        {"2026-02-29T00:00:00Z", 0},
+        {"2026-02-30T00:00:00Z", 0},
+        {"2026-13-01T00:00:00Z", 0},
+        {"2026-11-24T24:00:00Z", 0},
+        {"2026-11-24T15:00:12.Z", 0},
+        {"2026-11-24T15:00:12Zjunk", 0},
+        {"2026-11-24", 0},
+        {"1795532412418", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *members = sb_xasprintf("\"id\":\"1\",\"direction\":\"Inbound\","
+                                     "\"from\":{\"phoneNumber\":\"+14155550134\"},"
+                                     "\"creationTime\":\"%s\"",
+                                     cases[i].time);
+        char *text = instant_sms(members);
+        sb_map_t map;
+        map_text(text, &map);
+        ck_assert_int_eq(map.kind, SB_MAP_COMMUNICATION);
+        if (cases[i].kept)
+            ck_assert_msg(map.comm.occurred_at && strcmp(map.comm.occurred_at, cases[i].time) == 0,
+                          "%s should be kept", cases[i].time);
+        else
+            ck_assert_msg(map.comm.occurred_at == NULL, "%s should be dropped", cases[i].time);
+        sb_map_release(&map);
+        free(text);
+        free(members);
+    }
+}
+END_TEST
+
 START_TEST(message_store_change_is_ignored)
 {
     size_t len;
@@ -310,6 +352,7 @@ map_ringcentral_suite(void)
     tcase_add_test(tc, conversation_id_variant_and_integer_ids_stay_exact);
     tcase_add_test(tc, real_number_as_id_is_rejected);
     tcase_add_test(tc, sender_that_is_not_a_phone_number_is_kept_raw_and_matches_nobody);
+    tcase_add_test(tc, creation_times_postgresql_refuses_fall_back_to_receive_time);
     tcase_add_test(tc, message_store_change_is_ignored);
     tcase_add_test(tc, subscription_reminder_and_other_types_are_ignored);
     tcase_add_test(tc, malformed_bodies_are_rejected);
