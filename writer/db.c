@@ -262,8 +262,10 @@ s_poll_connect(PGconn *conn, sb_db_tick_fn tick, void *arg, sb_err_t *err)
             st = PQconnectPoll(conn);
             continue;
         }
-        if (tick)
-            tick(arg);
+        if (tick && tick(arg) != 0) {
+            sb_err_set(err, EINTR, "could not connect to the database");
+            return -1;
+        }
         if (s_now_ms() > deadline) {
             sb_err_set(err, 0, "could not connect to the database: timeout after %d ms",
                        SB_DB_CONNECT_TIMEOUT_MS);

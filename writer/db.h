@@ -41,7 +41,9 @@ typedef struct {
 } sb_db_event_t;
 
 typedef struct sb_db sb_db_t;
-typedef void (*sb_db_tick_fn)(void *arg); // called about every 100 ms while connecting
+// Called about every 100 ms while connecting; a non-zero return abandons the attempt
+// (a shutdown must not wait for a host that does not answer).
+typedef int (*sb_db_tick_fn)(void *arg);
 
 sb_db_t *sb_db_new(const char *url); // copies url; does not connect
 void sb_db_destroy(sb_db_t **self_p);

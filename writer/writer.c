@@ -78,8 +78,9 @@ struct sb_writer {
     int db_ok;                     // last database operation worked
     char db_error[SB_ERR_MSG_MAX]; // why not, for heartbeats (no secrets: libpq's text)
     int64_t next_heartbeat_ms;
-    int64_t backoff_ms; // next wait after a failure
-    uint64_t rng;       // xorshift state for jitter
+    int64_t backoff_ms;          // next wait after a failure
+    uint64_t rng;                // xorshift state for jitter
+    volatile sig_atomic_t *stop; // sb_writer_run's flag, for the connect loop
     sb_counter_t *in[S_SOURCES];
     sb_counter_t *written[S_SOURCES][S_OUTCOMES];
     sb_counter_t *redelivered[S_SOURCES];
@@ -258,10 +259,12 @@ s_tick(sb_writer_t *self)
     free(text);
 }
 
-static void
+static int
 s_tick_cb(void *arg)
 {
-    s_tick(arg);
+    sb_writer_t *self = arg;
+    s_tick(self);
+    return self->stop && *self->stop;
 }
 
 static void
@@ -565,6 +568,7 @@ sb_writer_commit(sb_writer_t *self, sb_err_t *err)
 int
 sb_writer_run(sb_writer_t *self, volatile sig_atomic_t *stop, sb_err_t *err)
 {
+    self->stop = stop;
     for (;;) {
         s_tick(self);
         // On a signal, finish the batch in hand if the database is there; otherwise the

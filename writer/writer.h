@@ -9,9 +9,10 @@
  *      are acked too, or the ingress would resend them for ever.
  * A batch that fails on its data is stored again without the event whose statement
  * failed; that event is tried alone and, if it fails again, stored as outcome 'failed'
- * with the SQLSTATE, so a poison event never blocks the pipeline. When the database is away the batch is kept and retried after a
- * backoff (100 ms doubling to 5 s, with jitter); no new event is read meanwhile, so
- * ZeroMQ's high-water marks push back up to the ingress, whose spool holds everything.
+ * with the SQLSTATE, so a poison event never blocks the pipeline. When the database is
+ * away the batch is kept and retried after a backoff (100 ms doubling to 5 s, with
+ * jitter); no new event is read meanwhile, so ZeroMQ's high-water marks push back up to
+ * the ingress, whose spool holds everything.
  * A heartbeat ({"db_ok":..}) goes to every ingress about once a second throughout.
  * SIGTERM: the batch in hand is committed and acked, then sb_writer_run returns. */
 #ifndef SB_WRITER_H
