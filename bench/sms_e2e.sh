@@ -98,6 +98,7 @@ tmp=$(mktemp -d /var/tmp/sb-bench.XXXXXX)
 chmod 755 "$tmp" # the postgres user must reach $tmp/pg
 
 if want switchboard; then
+    SB_BUILD_TARGETS=("${SB_STAGE_TARGETS[@]}")
     sb_build "$build_dir" RelWithDebInfo
     grep -q '^CMAKE_BUILD_TYPE:STRING=RelWithDebInfo$' "$build_dir/CMakeCache.txt" ||
         sb_say "warning: $build_dir is not a RelWithDebInfo build"

@@ -43,7 +43,11 @@ sb_ensure_deps() {
     DEBIAN_FRONTEND=noninteractive $cmd >&2
 }
 
-# sb_build DIR BUILD_TYPE [cmake args...]: configure DIR once, then build it (incremental).
+# The pipeline's binaries: what scripts/run and the benchmarks need (not the tests).
+SB_STAGE_TARGETS=(sb-ingress sb-verifier sb-writer)
+
+# sb_build DIR BUILD_TYPE [cmake args...]: configure DIR once, then build it (incremental):
+# every target, or only those in SB_BUILD_TARGETS when the caller sets it.
 sb_build() {
     local dir=$1 type=$2
     shift 2
@@ -53,7 +57,9 @@ sb_build() {
         cmake -S "$SB_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >&2 || return 1
     fi
     sb_say "building $dir"
-    cmake --build "$dir" -j2 >&2 || return 1
+    local targets=()
+    [ -n "${SB_BUILD_TARGETS+x}" ] && targets=(--target "${SB_BUILD_TARGETS[@]}")
+    cmake --build "$dir" -j2 "${targets[@]}" >&2 || return 1
 }
 
 # ---- private PostgreSQL -------------------------------------------------------------
