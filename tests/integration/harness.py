@@ -394,6 +394,7 @@ def raw_http(port, head, chunks, timeout=10):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         received = b""
+        complete = False
         try:
             s.sendall(head)
             for c in chunks:
@@ -401,12 +402,17 @@ def raw_http(port, head, chunks, timeout=10):
                 if r:
                     break
                 s.sendall(c)
+            else:
+                complete = True
         except (BrokenPipeError, ConnectionResetError):
             pass
-        try:
-            s.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
+        if not complete:
+            # We stopped early: say so, but keep reading what the server answered. (A
+            # complete request is not half-closed: a server may take EOF as an abort.)
+            try:
+                s.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -800,6 +806,24 @@ class Pipeline:
     def log_paths(self):
         return [st.logpath for st in self.stages.values()]
 
+    SANITIZER_MARKERS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer",
+                         b"runtime error:", b"WARNING: ThreadSanitizer",
+                         b"ERROR: ThreadSanitizer")
+
+    def sanitizer_reports(self):
+        """Lines of sanitizer reports in the stage logs ('stage: line')."""
+        out = []
+        for name, st in self.stages.items():
+            try:
+                with open(st.logpath, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            for line in data.splitlines():
+                if any(m in line for m in self.SANITIZER_MARKERS):
+                    out.append("%s: %s" % (name, line.decode("utf-8", "replace")[:300]))
+        return out
+
     def dump_logs(self, lines=40):
         for name in STAGES:
             st = self.stages[name]
@@ -929,6 +953,23 @@ def run(tests, setup=None):
                 traceback.print_exc(file=sys.stdout)
                 failed += 1
             sys.stdout.flush()
+        if setup_ok and ctx.pipelines:
+            # Stop the stages first (a LeakSanitizer report comes at exit), then look
+            # for sanitizer reports in every log: a stage that misbehaved under a
+            # sanitizer build fails the run even if the tests above did not notice.
+            t = time.monotonic()
+            for p in ctx.pipelines:
+                p.stop()
+            reports = []
+            for p in ctx.pipelines:
+                reports += p.sanitizer_reports()
+            if reports:
+                print("FAIL no_sanitizer_reports (%.2fs):\n%s" % (
+                    time.monotonic() - t, "\n".join(reports)))
+                failed += 1
+            else:
+                print("PASS no_sanitizer_reports (%.2fs)" % (time.monotonic() - t))
+                passed += 1
         if failed:
             for p in ctx.pipelines:
                 p.dump_logs()

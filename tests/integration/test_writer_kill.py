@@ -87,10 +87,10 @@ def test_post_1000_killing_the_writer(ctx):
     def killer():
         if not kill_now.wait(120) or chaos.get("abort"):
             return
-        chaos["events_at_kill"] = p.count("webhook_events")
+        p.kill("writer", signal.SIGKILL)
         with lock:
             chaos["acked_at_kill"] = acked[0]
-        p.kill("writer", signal.SIGKILL)
+        chaos["events_at_kill"] = p.count("webhook_events")
         chaos["writer_rc"] = p.stages["writer"].proc.returncode
         time.sleep(1.0)
         with lock:
