@@ -212,16 +212,6 @@ sb_ingress_accept(sb_ingress_t *self, struct MHD_Connection *conn, const char *s
     return 0;
 }
 
-void
-sb_ingress_resume_later(sb_ingress_t *self, struct MHD_Connection *conn)
-{
-    if (self->n_resume == self->cap_resume) {
-        self->cap_resume = self->cap_resume ? self->cap_resume * 2 : 16;
-        self->resume = sb_xrealloc(self->resume, self->cap_resume * sizeof *self->resume);
-    }
-    self->resume[self->n_resume++] = conn;
-}
-
 // Push one spool record downstream without blocking. 0 when queued, -1 when no
 // verifier has room (the record stays due and the redelivery tick retries it).
 static int
@@ -334,14 +324,6 @@ s_tick(sb_ingress_t *self, int64_t now)
     sb_ingress_gauges_update(self, now);
 }
 
-static void
-s_resume_pending(sb_ingress_t *self)
-{
-    for (size_t i = 0; i < self->n_resume; i++)
-        MHD_resume_connection(self->resume[i]);
-    self->n_resume = 0;
-}
-
 // One turn: wait for HTTP or ZeroMQ work, serve it, group-sync, answer.
 static void
 s_turn(sb_ingress_t *self, int fd, int64_t wait_ms)
@@ -355,7 +337,6 @@ s_turn(sb_ingress_t *self, int fd, int64_t wait_ms)
         sb_log_error(NULL, "zmq_poll failed: %s", zmq_strerror(errno));
     MHD_run(self->httpd);
     s_sync_group(self);
-    s_resume_pending(self);
     MHD_run(self->httpd); // send the answers of this group now, not next turn
     s_take_backmsgs(self);
 }
@@ -418,7 +399,6 @@ sb_ingress_destroy(sb_ingress_t **self_p)
     zsock_destroy(&self->acks);
     sb_spool_destroy(&self->spool);
     sb_metrics_destroy(&self->metrics);
-    free(self->resume);
     free(self->ingress_id);
     free(self);
     *self_p = NULL;

@@ -39,8 +39,6 @@ struct sb_ingress {
     zsock_t *acks;                   // SUB: acks and heartbeats
     sb_ingress_waiting_t *waiting;   // appended, not yet synced (newest first)
     size_t n_waiting;
-    struct MHD_Connection **resume;  // suspended only to answer at once (413 mid-upload)
-    size_t n_resume, cap_resume;
     struct MHD_Response *ok;         // shared 200 response
     struct MHD_Response *busy;       // shared 503 response with Retry-After
     sb_ingress_instance_t instances[SB_INGRESS_MAX_INSTANCES];
@@ -62,7 +60,6 @@ void sb_ingress_http_count(sb_ingress_t *self, const char *route, unsigned statu
 // to answer now (413/503), or 0 when the connection was suspended for the group sync.
 unsigned sb_ingress_accept(sb_ingress_t *self, struct MHD_Connection *conn, const char *source,
                            char *headers_json, const char *body, size_t body_len);
-void sb_ingress_resume_later(sb_ingress_t *self, struct MHD_Connection *conn);
 
 // ingress_health.c
 void sb_ingress_heartbeat(sb_ingress_t *self, const char *stage, const char *instance,

@@ -35,7 +35,7 @@ s_applied(const PGresult *res, int version)
     return 0;
 }
 
-// One migration and its schema_migrations row, in one transaction.
+// One migration and its sb_schema_migrations row, in one transaction.
 static int
 s_apply(PGconn *conn, const sb_migration_t *m, sb_err_t *err)
 {
@@ -57,7 +57,7 @@ s_apply(PGconn *conn, const sb_migration_t *m, sb_err_t *err)
     char version[16];
     snprintf(version, sizeof version, "%d", m->version);
     const char *params[2] = {version, m->name};
-    res = PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+    res = PQexecParams(conn, "INSERT INTO sb_schema_migrations (version, name) VALUES ($1, $2)", 2,
                        NULL, params, NULL, NULL, 0);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok) {
@@ -76,16 +76,16 @@ static int
 s_apply_missing(PGconn *conn, int *n_applied, sb_err_t *err)
 {
     if (s_exec(conn,
-               "CREATE TABLE IF NOT EXISTS schema_migrations ("
+               "CREATE TABLE IF NOT EXISTS sb_schema_migrations ("
                " version int PRIMARY KEY, name text NOT NULL,"
                " applied_at timestamptz NOT NULL DEFAULT now())",
-               PGRES_COMMAND_OK, "create schema_migrations", err) != 0)
+               PGRES_COMMAND_OK, "create sb_schema_migrations", err) != 0)
         return -1;
-    PGresult *done = PQexec(conn, "SELECT version FROM schema_migrations");
+    PGresult *done = PQexec(conn, "SELECT version FROM sb_schema_migrations");
     if (PQresultStatus(done) != PGRES_TUPLES_OK) {
         char why[SB_ERR_MSG_MAX];
         sb_db_describe_error(conn, done, why, sizeof why);
-        sb_err_set(err, 0, "could not read schema_migrations: %s", why);
+        sb_err_set(err, 0, "could not read sb_schema_migrations: %s", why);
         PQclear(done);
         return -1;
     }

@@ -4,7 +4,7 @@
  * start every writer calls sb_migrate() once on its first connection:
  *   1. pg_advisory_lock(SB_MIGRATE_LOCK_KEY): writers starting together take turns, and
  *      the second finds everything applied;
- *   2. schema_migrations(version, name, applied_at) is created if missing;
+ *   2. sb_schema_migrations(version, name, applied_at) is created if missing;
  *   3. each migration not recorded there runs in its own transaction and is recorded in
  *      the same transaction, so a crash leaves it either applied and recorded or neither;
  *   4. sb_settings.default_country_code is set to default_cc; when it changed (or a

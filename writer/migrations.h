@@ -1,6 +1,6 @@
 /* migrations - the schema as numbered SQL files in writer/migrations/, compiled into
  * sb-writer (embed_migrations.cmake). They are applied in order at start, each once,
- * recorded in schema_migrations; an advisory lock makes two writers starting together
+ * recorded in sb_schema_migrations; an advisory lock makes two writers starting together
  * safe. Each file must be idempotent on its own too (IF NOT EXISTS, OR REPLACE). */
 #ifndef SB_MIGRATIONS_H
 #define SB_MIGRATIONS_H
