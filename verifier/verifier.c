@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <czmq.h>
 #include <jansson.h>
@@ -49,6 +50,14 @@ const sb_config_var_t sb_verifier_config_vars[] = {
      "also accept X-RingCentral-Signature, HMAC-SHA256 of the body (RingCentral never signs)"},
     {"GMAIL_PUSH_TOKEN", SB_CONFIG_STRING, SB_OFF(gmail_push_token), NULL, 0, 0, SB_CONFIG_SECRET,
      "Gmail pushes must carry it as ?token="},
+    {"GMAIL_PUSH_AUDIENCE", SB_CONFIG_STRING, SB_OFF(gmail_push_audience), NULL, 0, 0, 0,
+     "aud of the Pub/Sub push OIDC token; setting it turns the JWT check on"},
+    {"GMAIL_PUSH_SERVICE_ACCOUNT", SB_CONFIG_STRING, SB_OFF(gmail_push_account), NULL, 0, 0, 0,
+     "when set, the token's email claim must be this (and verified)"},
+    {"GOOGLE_JWKS_URL", SB_CONFIG_STRING, SB_OFF(google_jwks_url), SB_GOOGLE_JWKS_URL_DEFAULT, 0,
+     0, 0, "where Google's signing keys are fetched"},
+    {"GOOGLE_JWKS_FILE", SB_CONFIG_STRING, SB_OFF(google_jwks_file), NULL, 0, 0, 0,
+     "read the signing keys from this file instead of GOOGLE_JWKS_URL"},
     {"SWITCHBOARD_ALLOW_UNVERIFIED", SB_CONFIG_BOOL, SB_OFF(allow_unverified), "0", 0, 0, 0,
      "accept events of a source with no verification configured (development only)"},
 };
@@ -59,8 +68,8 @@ const size_t sb_verifier_config_vars_n =
 
 // Decide one event of a source: 0 accepted, -1 rejected, *reason static (NULL when a
 // scheme passed). headers is the parsed headers object, or NULL when it was not one.
-typedef int(s_verify_fn)(const sb_verifier_config_t *conf, const json_t *headers,
-                         const sb_envelope_t *env, const char **reason);
+typedef int(s_verify_fn)(const sb_verifier_config_t *conf, sb_google_verifier_t *google,
+                         const json_t *headers, const sb_envelope_t *env, const char **reason);
 
 static int
 s_configured(const char *secret)
@@ -156,9 +165,10 @@ sb_verifier_query_param(const char *query, const char *name)
 }
 
 static int
-s_verify_ringcentral(const sb_verifier_config_t *conf, const json_t *headers,
-                     const sb_envelope_t *env, const char **reason)
+s_verify_ringcentral(const sb_verifier_config_t *conf, sb_google_verifier_t *google,
+                     const json_t *headers, const sb_envelope_t *env, const char **reason)
 {
+    (void)google;
     sb_verify_ringcentral_keys_t keys = {
         .verification_token = conf->rc_verification_token,
         .webhook_secret = conf->rc_webhook_secret,
@@ -169,23 +179,43 @@ s_verify_ringcentral(const sb_verifier_config_t *conf, const json_t *headers,
                                  env->body ? env->body_len : 0, reason);
 }
 
-// NEEDSWORK: the OIDC JWT in Authorization (SPEC "Verification") belongs in a
-// verify_google.c; until then only the ?token= scheme exists, so a push without it
-// is rejected unless nothing is configured and unverified events are allowed.
+// Two schemes (SPEC "Verification"): the Pub/Sub OIDC JWT in Authorization when
+// GMAIL_PUSH_AUDIENCE is set, and ?token= when GMAIL_PUSH_TOKEN is set. One that passes
+// is enough; with neither configured the push is rejected unless unverified events are
+// allowed. The JWT reason wins over the token's, as it says more.
 static int
-s_verify_gmail_push(const sb_verifier_config_t *conf, const json_t *headers,
-                    const sb_envelope_t *env, const char **reason)
+s_verify_gmail_push(const sb_verifier_config_t *conf, sb_google_verifier_t *google,
+                    const json_t *headers, const sb_envelope_t *env, const char **reason)
 {
     (void)env;
-    if (!s_configured(conf->gmail_push_token)) {
+    if (!s_configured(conf->gmail_push_token) && google == NULL) {
         *reason = conf->allow_unverified ? "unverified_allowed" : "no_verification_configured";
         return conf->allow_unverified ? 0 : -1;
     }
-    char *token = sb_verifier_query_param(s_header(headers, ":query"), "token");
-    int ok = sb_verifier_secret_equal(conf->gmail_push_token, token);
-    free(token);
-    *reason = ok ? NULL : "bad_push_token";
-    return ok ? 0 : -1;
+    const char *token_reason = NULL, *jwt_reason = NULL;
+    if (s_configured(conf->gmail_push_token)) {
+        char *token = sb_verifier_query_param(s_header(headers, ":query"), "token");
+        int ok = sb_verifier_secret_equal(conf->gmail_push_token, token);
+        free(token);
+        if (ok) {
+            *reason = NULL;
+            return 0;
+        }
+        token_reason = "bad_push_token";
+    }
+    if (google != NULL) {
+        const char *auth = s_header(headers, "authorization");
+        if (sb_google_verify(google, auth ? auth : "", (int64_t)time(NULL), &jwt_reason) == 0) {
+            *reason = NULL;
+            return 0;
+        }
+        if (jwt_reason != NULL && strcmp(jwt_reason, "jwks_unavailable") == 0) {
+            *reason = jwt_reason;
+            return -2;
+        }
+    }
+    *reason = jwt_reason ? jwt_reason : token_reason;
+    return -1;
 }
 
 static const struct {
@@ -267,7 +297,8 @@ s_scrub(const sb_verifier_config_t *conf, sb_envelope_t *env)
 }
 
 int
-sb_verifier_check(const sb_verifier_config_t *conf, sb_envelope_t *env)
+sb_verifier_check(const sb_verifier_config_t *conf, sb_google_verifier_t *google,
+                  sb_envelope_t *env)
 {
     json_t *headers = env->headers ? json_loads(env->headers, 0, NULL) : NULL;
     if (!json_is_object(headers)) {
@@ -280,8 +311,12 @@ sb_verifier_check(const sb_verifier_config_t *conf, sb_envelope_t *env)
     int rc = -1;
     size_t index = s_source_index(env->source);
     if (index < S_N_SOURCES)
-        rc = s_sources[index].verify(conf, headers, env, &reason);
+        rc = s_sources[index].verify(conf, google, headers, env, &reason);
     json_decref(headers);
+    if (rc == -2) { // undecided: nothing about it goes on, redaction is moot
+        sb_envelope_set(&env->reason, reason);
+        return rc;
+    }
     sb_envelope_set(&env->verdict, rc == 0 ? "accepted" : "rejected");
     sb_envelope_set(&env->reason, reason);
     sb_envelope_redact(env);
@@ -297,6 +332,7 @@ struct sb_verifier {
     zsock_t *push;                         // events out, blocking (backpressure)
     zsock_t *pub;                          // heartbeats, NULL when no ACK_ENDPOINT
     zpoller_t *poller;                     // over pull
+    sb_google_verifier_t *google;          // Pub/Sub JWTs, NULL without GMAIL_PUSH_AUDIENCE
     char *instance;                        // name in heartbeats
     int64_t next_heartbeat_ms;             // zclock_mono() of the next one
     int blocked;                           // the last send timed out
@@ -367,6 +403,13 @@ sb_verifier_new(const sb_verifier_config_t *conf, sb_err_t *err)
     self->conf = conf;
     self->instance = s_instance_name(conf);
     s_metrics_register(self);
+    if (s_configured(conf->gmail_push_audience)) {
+        self->google = sb_google_verifier_new(conf->google_jwks_file, conf->google_jwks_url,
+                                              conf->gmail_push_audience,
+                                              conf->gmail_push_account, err);
+        if (self->google == NULL)
+            goto fail;
+    }
     self->pull = s_socket(ZMQ_PULL, conf->pull_endpoint, true, "pull", err);
     if (self->pull == NULL)
         goto fail;
@@ -411,6 +454,7 @@ sb_verifier_destroy(sb_verifier_t **self_p)
         return;
     sb_metrics_server_destroy(&self->server); // first: it reads the registry
     zpoller_destroy(&self->poller);
+    sb_google_verifier_destroy(&self->google);
     zsock_destroy(&self->pub);
     zsock_destroy(&self->push);
     zsock_destroy(&self->pull);
@@ -479,8 +523,16 @@ s_handle(sb_verifier_t *self, sb_envelope_t *env, volatile sig_atomic_t *stop)
     size_t index = s_source_index(env->source);
     sb_counter_add(self->in[index], 1);
     int64_t start_us = zclock_usecs();
-    int rc = sb_verifier_check(self->conf, env);
+    int rc = sb_verifier_check(self->conf, self->google, env);
     sb_histogram_observe(self->verify_seconds, (double)(zclock_usecs() - start_us) / 1e6);
+    if (rc == -2) {
+        // Our fault, not the sender's: do not store a verdict. Without an ack the
+        // ingress sends the event again after its redelivery delay.
+        sb_counter_add(self->send_failed, 1);
+        sb_log_warn(env->event_id, "cannot verify now (%s: %s); the ingress will resend it",
+                    env->reason ? env->reason : "", sb_google_verifier_jwks_error(self->google));
+        return;
+    }
     if (rc != 0) {
         char labels[96];
         snprintf(labels, sizeof labels, "reason=\"%s\"", env->reason ? env->reason : "");

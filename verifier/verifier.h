@@ -18,6 +18,7 @@
 #include "sb_envelope.h"
 #include "sb_err.h"
 #include "sb_metrics.h"
+#include "verify_google.h"
 
 typedef struct {
     char *log_level;             // LOG_LEVEL: debug, info, warn, error
@@ -29,6 +30,10 @@ typedef struct {
     char *rc_verification_token; // RINGCENTRAL_VERIFICATION_TOKEN (secret)
     char *rc_webhook_secret;     // RINGCENTRAL_WEBHOOK_SECRET (secret)
     char *gmail_push_token;      // GMAIL_PUSH_TOKEN (secret)
+    char *gmail_push_audience;   // GMAIL_PUSH_AUDIENCE: set = the OIDC JWT scheme is on
+    char *gmail_push_account;    // GMAIL_PUSH_SERVICE_ACCOUNT: required `email` claim
+    char *google_jwks_url;       // GOOGLE_JWKS_URL (default Google's certs)
+    char *google_jwks_file;      // GOOGLE_JWKS_FILE: wins over the URL when set
     int allow_unverified;        // SWITCHBOARD_ALLOW_UNVERIFIED (development only)
 } sb_verifier_config_t;
 
@@ -37,9 +42,13 @@ extern const sb_config_var_t sb_verifier_config_vars[];
 extern const size_t sb_verifier_config_vars_n;
 
 // Decide one event without any socket: sets env->verdict ("accepted" | "rejected") and
-// env->reason (NULL, or why), then removes the secrets from env->headers. Returns 0 when
-// accepted, -1 when rejected. Never fails otherwise, whatever the envelope holds.
-int sb_verifier_check(const sb_verifier_config_t *conf, sb_envelope_t *env);
+// env->reason (NULL, or why), then removes the secrets from env->headers. google is the
+// Pub/Sub JWT verifier, or NULL when GMAIL_PUSH_AUDIENCE is unset. Returns 0 when
+// accepted, -1 when rejected, and -2 when it cannot tell now because the fault is ours
+// (the Google keys cannot be loaded): the event must not go on as rejected; dropping
+// it lets the ingress send it again later. Never fails otherwise.
+int sb_verifier_check(const sb_verifier_config_t *conf, sb_google_verifier_t *google,
+                      sb_envelope_t *env);
 
 // Constant-time equality of two secrets, NULL-safe: 1 when equal, else 0. Neither the
 // position of the first difference nor a length mismatch shows in the timing.

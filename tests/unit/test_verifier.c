@@ -101,7 +101,7 @@ START_TEST(ringcentral_token_accepted_and_redacted)
 {
     const char *h[] = {"verification-token", TOKEN, NULL};
     sb_envelope_t *env = event_new("ringcentral_sms", h);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), 0);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), 0);
     ck_assert_str_eq(env->verdict, "accepted");
     ck_assert_ptr_null(env->reason);
     json_t *keep;
@@ -120,7 +120,7 @@ START_TEST(ringcentral_call_signature_accepted_and_redacted)
     s_conf.rc_verification_token = NULL;
     const char *h[] = {"x-ringcentral-signature", "sha256=" SIGNATURE, NULL};
     sb_envelope_t *env = event_new("ringcentral_call", h);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), 0);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), 0);
     ck_assert_str_eq(env->verdict, "accepted");
     json_t *keep;
     ck_assert_str_eq(header(env, "x-ringcentral-signature", &keep), "[redacted]");
@@ -134,14 +134,14 @@ START_TEST(ringcentral_bad_token_rejected_and_redacted)
 {
     const char *h[] = {"verification-token", "vt-guess", NULL};
     sb_envelope_t *env = event_new("ringcentral_sms", h);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), -1);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), -1);
     ck_assert_str_eq(env->verdict, "rejected");
     ck_assert_str_eq(env->reason, "bad_verification_token");
     ck_assert_ptr_null(strstr(env->headers, "vt-guess")); // what was tried is not kept either
     sb_envelope_destroy(&env);
 
     env = event_new("ringcentral_call", NULL);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), -1);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), -1);
     ck_assert_str_eq(env->reason, "missing_verification_token");
     sb_envelope_destroy(&env);
 }
@@ -153,14 +153,14 @@ START_TEST(ringcentral_unconfigured_fails_closed)
     s_conf.rc_webhook_secret = NULL;
     const char *h[] = {"verification-token", TOKEN, NULL};
     sb_envelope_t *env = event_new("ringcentral_sms", h);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), -1);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), -1);
     ck_assert_str_eq(env->reason, "no_verification_configured");
     ck_assert_ptr_null(strstr(env->headers, TOKEN));
     sb_envelope_destroy(&env);
 
     s_conf.allow_unverified = 1;
     env = event_new("ringcentral_sms", NULL);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), 0);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), 0);
     ck_assert_str_eq(env->verdict, "accepted");
     ck_assert_str_eq(env->reason, "unverified_allowed");
     sb_envelope_destroy(&env);
@@ -173,7 +173,7 @@ START_TEST(secret_under_another_header_is_scrubbed)
         "verification-token",      TOKEN, "x-forwarded-token", "Bearer " TOKEN, "user-agent",
         "RingCentral-Webhook/8.3", NULL};
     sb_envelope_t *env = event_new("ringcentral_sms", h);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), 0);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), 0);
     assert_no_secret(env);
     json_t *keep;
     ck_assert_str_eq(header(env, "x-forwarded-token", &keep), "[redacted]");
@@ -188,14 +188,14 @@ START_TEST(unreadable_headers_are_dropped)
 {
     sb_envelope_t *env = event_new("ringcentral_sms", NULL);
     sb_envelope_set(&env->headers, "{\"verification-token\":\"" TOKEN "\""); // cut short
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), -1);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), -1);
     ck_assert_str_eq(env->reason, "missing_verification_token");
     ck_assert_str_eq(env->headers, "{}");
     sb_envelope_set(&env->headers, "[\"" TOKEN "\"]"); // JSON, but not an object
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), -1);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), -1);
     ck_assert_str_eq(env->headers, "{}");
     sb_envelope_set(&env->headers, NULL);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), -1);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), -1);
     ck_assert_str_eq(env->headers, "{}");
     sb_envelope_destroy(&env);
 }
@@ -205,7 +205,7 @@ START_TEST(gmail_push_token_rules)
 {
     const char *good[] = {":query", "x=1&token=gp%2Btok%2F9%3DZx&y=2", NULL};
     sb_envelope_t *env = event_new("gmail_push", good);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), 0);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), 0);
     ck_assert_str_eq(env->verdict, "accepted");
     ck_assert_ptr_null(env->reason);
     json_t *keep;
@@ -216,19 +216,19 @@ START_TEST(gmail_push_token_rules)
 
     const char *raw[] = {":query", "token=gp+tok/9=Zx", NULL}; // '+' decodes to a space
     env = event_new("gmail_push", raw);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), -1);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), -1);
     ck_assert_str_eq(env->reason, "bad_push_token");
     sb_envelope_destroy(&env);
 
     const char *other[] = {":query", "tokenx=gp%2Btok%2F9%3DZx", NULL};
     env = event_new("gmail_push", other);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), -1);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), -1);
     ck_assert_str_eq(env->reason, "bad_push_token");
     assert_no_secret(env);
     sb_envelope_destroy(&env);
 
     env = event_new("gmail_push", NULL);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), -1);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), -1);
     ck_assert_str_eq(env->reason, "bad_push_token");
     sb_envelope_destroy(&env);
 }
@@ -239,7 +239,7 @@ START_TEST(gmail_unconfigured_fails_closed)
     s_conf.gmail_push_token = NULL;
     const char *h[] = {":query", "token=anything", "authorization", "Bearer x.y.z", NULL};
     sb_envelope_t *env = event_new("gmail_push", h);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), -1);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), -1);
     ck_assert_str_eq(env->reason, "no_verification_configured");
     json_t *keep;
     ck_assert_str_eq(header(env, "authorization", &keep), "[redacted]");
@@ -248,14 +248,14 @@ START_TEST(gmail_unconfigured_fails_closed)
 
     s_conf.allow_unverified = 1;
     env = event_new("gmail_push", h);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), 0);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), 0);
     ck_assert_str_eq(env->reason, "unverified_allowed");
     sb_envelope_destroy(&env);
 
     // With a token configured the switch does not apply: a wrong token stays rejected.
     s_conf.gmail_push_token = s_push_token;
     env = event_new("gmail_push", h);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), -1);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), -1);
     ck_assert_str_eq(env->reason, "bad_push_token");
     sb_envelope_destroy(&env);
 }
@@ -266,12 +266,12 @@ START_TEST(unknown_source_rejected)
     s_conf.allow_unverified = 1;
     const char *h[] = {"verification-token", TOKEN, NULL};
     sb_envelope_t *env = event_new("ringcentral_fax", h);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), -1);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), -1);
     ck_assert_str_eq(env->verdict, "rejected");
     ck_assert_str_eq(env->reason, "unknown_source");
     assert_no_secret(env);
     sb_envelope_set(&env->source, NULL);
-    ck_assert_int_eq(sb_verifier_check(&s_conf, env), -1);
+    ck_assert_int_eq(sb_verifier_check(&s_conf, NULL, env), -1);
     ck_assert_str_eq(env->reason, "unknown_source");
     sb_envelope_destroy(&env);
 }
@@ -321,7 +321,7 @@ START_TEST(mutated_envelopes_never_crash_or_leak)
         }
         if (round % 7 == 0)
             env->body_len = (seed >> 4) % (env->body_len + 1); // a shorter body
-        int rc = sb_verifier_check(&s_conf, env);
+        int rc = sb_verifier_check(&s_conf, NULL, env);
         ck_assert(rc == 0 || rc == -1);
         ck_assert_str_eq(env->verdict, rc == 0 ? "accepted" : "rejected");
         ck_assert(rc != 0 || strcmp(env->source, "ringcentral_sms") == 0 ||
