@@ -104,6 +104,8 @@ struct sb_spool {
     unsigned char *buf;     // records appended since the last sync
     size_t buf_len;         // bytes used in buf
     size_t buf_cap;         // bytes allocated in buf
+    size_t inflight_len;    // bytes of the flush between begin and finish
+    bool flushing;          // a flush is between sb_spool_sync_begin and _finish
     uint64_t *acks;         // seqs acked since the last sync, not yet in buf
     size_t n_acks;          // entries used in acks
     size_t cap_acks;        // entries allocated in acks
@@ -771,7 +773,8 @@ sb_spool_destroy(sb_spool_t **self_p)
         return;
     // Buffered acks (and appends) get written now: the header promises it for acks,
     // and unsynced appends never got a 200, so writing them is harmless.
-    if (!self->failed && s_active(self) && (self->buf_len > 0 || self->n_acks > 0))
+    if (!self->failed && !self->flushing && s_active(self) &&
+        (self->buf_len > 0 || self->n_acks > 0))
         s_sync(self, NULL);
     for (size_t i = 0; i < self->n_segs; i++) {
         close(self->segs[i]->fd);
@@ -818,11 +821,11 @@ sb_spool_append(sb_spool_t *self, const void *payload, size_t len, uint64_t *seq
                    self->dir, SB_SPOOL_MAX_PAYLOAD);
         return -1;
     }
-    uint64_t need = self->bytes + self->buf_len + SB_SPOOL_HDR + len;
-    if (self->max_bytes > 0 && need > self->max_bytes) {
+    uint64_t used = self->bytes + self->inflight_len + self->buf_len;
+    if (self->max_bytes > 0 && used + SB_SPOOL_HDR + len > self->max_bytes) {
         sb_err_set(err, ENOSPC,
                    "could not append to spool \"%s\" (%" PRIu64 " of %" PRIu64 " bytes in use)",
-                   self->dir, self->bytes + self->buf_len, self->max_bytes);
+                   self->dir, used, self->max_bytes);
         return -1;
     }
     size_t off = self->buf_len;
@@ -883,66 +886,130 @@ s_maybe_rotate(sb_spool_t *self, sb_err_t *err)
     return 0;
 }
 
-// The buffered records are now in active from file offset at on.
+// The flushed records (seq <= upto) are now in active from file offset at on.
 static void
-s_assign(sb_spool_t *self, s_segment_t *active, uint64_t at, uint64_t ack_low)
+s_assign(sb_spool_t *self, s_segment_t *active, uint64_t at, uint64_t ack_low, uint64_t upto)
 {
     for (size_t i = self->n_ents; i-- > self->head && self->ents[i].seq > self->synced_seq;) {
         s_entry_t *e = &self->ents[i];
-        if (e->acked || e->seg != NULL)
+        if (e->acked || e->seg != NULL || e->seq > upto)
             continue;
         e->seg = active;
         e->off += at;
         active->live++;
     }
-    if (self->next_seq - 1 > self->synced_seq) {
-        active->max_seq = self->next_seq - 1;
+    if (upto > self->synced_seq) {
+        active->max_seq = upto;
         self->due_floor = INT64_MIN; // never-sent records are due at once
     }
     if (ack_low < active->ack_min)
         active->ack_min = ack_low;
-    self->synced_seq = self->next_seq - 1;
+    self->synced_seq = upto;
+}
+
+int
+sb_spool_sync_begin(sb_spool_t *self, sb_spool_flush_t *flush, sb_err_t *err)
+{
+    assert(self && flush && !self->flushing);
+    memset(flush, 0, sizeof *flush);
+    flush->fd = -1;
+    if (self->failed) {
+        sb_err_set(err, EIO, "cannot sync spool \"%s\" after a failed write or fsync", self->dir);
+        return -1;
+    }
+    if (s_maybe_rotate(self, err) != 0)
+        return -1;
+    flush->ack_low = s_buf_acks(self);
+    flush->upto_seq = self->next_seq - 1;
+    self->flushing = true;
+    if (self->buf_len == 0)
+        return 0;
+    // The buffer moves into the flush: appends from now on start a new one, and the
+    // entries they add have offsets in that new buffer (s_assign only takes <= upto_seq).
+    flush->fd = s_active(self)->fd;
+    flush->buf = self->buf;
+    flush->len = self->buf_len;
+    self->inflight_len = self->buf_len;
+    self->buf = NULL;
+    self->buf_len = self->buf_cap = 0;
+    flush->fail_write = self->fail_write_nth > 0 && --self->fail_write_nth == 0;
+    flush->fail_sync = !flush->fail_write && self->fail_sync_nth > 0 && --self->fail_sync_nth == 0;
+    return 0;
+}
+
+int
+sb_spool_flush_write(sb_spool_flush_t *flush)
+{
+    const unsigned char *p = flush->buf;
+    size_t n = flush->len;
+    flush->io_errno = 0;
+    flush->io_what = "write";
+    if (flush->fail_write) {
+        flush->io_errno = EIO;
+        return -1;
+    }
+    while (n > 0) {
+        ssize_t rc = write(flush->fd, p, n);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0) {
+            flush->io_errno = rc == 0 ? EIO : errno; // no progress on a regular file: no spin
+            return -1;
+        }
+        p += rc;
+        n -= (size_t)rc;
+    }
+    // The one fdatasync of the group: every record appended since the last sync is
+    // durable after it, and only then may the ingress answer 200 and push them.
+    flush->io_what = "fdatasync";
+    if (flush->len > 0 && (flush->fail_sync || fdatasync(flush->fd) != 0)) {
+        flush->io_errno = flush->fail_sync ? EIO : errno;
+        return -1;
+    }
+    return 0;
+}
+
+int
+sb_spool_sync_finish(sb_spool_t *self, sb_spool_flush_t *flush, sb_err_t *err)
+{
+    assert(self && flush && self->flushing);
+    self->flushing = false;
+    self->inflight_len = 0;
+    if (flush->io_errno != 0) {
+        free(flush->buf);
+        flush->buf = NULL;
+        errno = flush->io_errno;
+        return s_fail(self, err, flush->io_what); // never retried (see the header)
+    }
+    if (flush->len == 0) {
+        s_gc(self); // a rotation may have left the old segment deletable
+        return 0;
+    }
+    s_segment_t *active = s_active(self);
+    uint64_t at = active->size;
+    active->size += flush->len;
+    self->bytes += flush->len;
+    s_assign(self, active, at, flush->ack_low, flush->upto_seq);
+    free(flush->buf); // one huge group should not pin its memory
+    flush->buf = NULL;
+    s_gc(self);
+    return 0;
 }
 
 static int
 s_sync(sb_spool_t *self, sb_err_t *err)
 {
-    if (s_maybe_rotate(self, err) != 0)
+    sb_spool_flush_t flush;
+    if (sb_spool_sync_begin(self, &flush, err) != 0)
         return -1;
-    uint64_t ack_low = s_buf_acks(self);
-    if (self->buf_len == 0) {
-        s_gc(self); // a rotation may have left the old segment deletable
-        return 0;
-    }
-    s_segment_t *active = s_active(self);
-    if (s_write_all(self, active->fd, self->buf, self->buf_len) != 0)
-        return s_fail(self, err, "write");
-    // The one fdatasync of the group: every record appended since the last sync is
-    // durable after it, and only then may the ingress answer 200 and push them.
-    if (s_sync_fd(self, active->fd, true) != 0)
-        return s_fail(self, err, "fdatasync");
-    uint64_t at = active->size;
-    active->size += self->buf_len;
-    self->bytes += self->buf_len;
-    s_assign(self, active, at, ack_low);
-    self->buf_len = 0;
-    if (self->buf_cap > SB_SPOOL_BUF_KEEP) { // one huge group should not pin its memory
-        free(self->buf);
-        self->buf = NULL;
-        self->buf_cap = 0;
-    }
-    s_gc(self);
-    return 0;
+    sb_spool_flush_write(&flush);
+    return sb_spool_sync_finish(self, &flush, err);
 }
 
 int
 sb_spool_sync(sb_spool_t *self, sb_err_t *err)
 {
     assert(self);
-    if (self->failed) {
-        sb_err_set(err, EIO, "cannot sync spool \"%s\" after a failed write or fsync", self->dir);
-        return -1;
-    }
     return s_sync(self, err);
 }
 

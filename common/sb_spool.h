@@ -51,6 +51,33 @@ uint64_t sb_spool_next_seq(const sb_spool_t *self);
 // Make every appended record durable: one write and one fdatasync (rotating to a new
 // segment when the active one is large). 0, or -1 and the spool is failed for good.
 int sb_spool_sync(sb_spool_t *self, sb_err_t *err);
+
+// The same sync in three steps, so that the write and fdatasync can run on another
+// thread while the owner thread keeps appending (group commit without stalling the
+// loop). Only one flush may be in flight; the owner calls begin and finish, any thread
+// calls write, which touches nothing but the flush. While a flush is in flight
+// sb_spool_sync must not be called.
+typedef struct {
+    int fd;               // the active segment (append-only)
+    unsigned char *buf;   // the group's bytes, owned by the flush until finish
+    size_t len;           // 0: nothing to write (finish is still required)
+    uint64_t upto_seq;    // every data record <= this is in buf or already durable
+    uint64_t ack_low;     // lowest seq named by the group's ack records
+    int fail_write;       // test hook decided by the owner: this write fails
+    int fail_sync;        // test hook: this fdatasync fails
+    int io_errno;         // set by write: 0, or the errno of the failure
+    const char *io_what;  // set by write on failure: "write" or "fdatasync"
+} sb_spool_flush_t;
+
+// Take everything appended and acked since the last flush. 0, or -1 with err (the
+// spool has failed, or a segment rotation failed).
+int sb_spool_sync_begin(sb_spool_t *self, sb_spool_flush_t *flush, sb_err_t *err);
+// write(2) and one fdatasync. Any thread; 0 or -1 (flush->io_errno set).
+int sb_spool_flush_write(sb_spool_flush_t *flush);
+// Account for the flush after write returned: records <= upto_seq are durable. 0, or
+// -1 with err when the write failed (the spool is then failed for good).
+int sb_spool_sync_finish(sb_spool_t *self, sb_spool_flush_t *flush, sb_err_t *err);
+
 // All records with seq <= this are durable.
 uint64_t sb_spool_synced_seq(const sb_spool_t *self);
 // The caller pushed seq downstream at now_ms: its redelivery clock starts.

@@ -46,6 +46,8 @@ const size_t sb_ingress_config_vars_n = sizeof sb_ingress_config_vars / sizeof s
 
 static volatile sig_atomic_t s_stopping = 0;
 
+static void s_syncer(zsock_t *pipe, void *arg);
+
 void
 sb_ingress_stop(void)
 {
@@ -141,6 +143,7 @@ sb_ingress_new(const sb_ingress_config_t *conf, sb_err_t *err)
                    self->ingress_id);
         goto fail;
     }
+    self->waiting_tail = &self->waiting;
     self->metrics = sb_metrics_new();
     s_register_metrics(self);
     self->spool = sb_spool_new(conf->spool_dir, (uint64_t)conf->spool_max_bytes, err);
@@ -149,6 +152,7 @@ sb_ingress_new(const sb_ingress_config_t *conf, sb_err_t *err)
     sb_spool_set_redelivery(self->spool, conf->redeliver_after_ms, conf->redeliver_max_ms);
     if (s_open_sockets(self, err) != 0)
         goto fail;
+    self->syncer = zactor_new(s_syncer, NULL);
     self->ok = MHD_create_response_from_buffer(strlen("{\"status\":\"accepted\"}"),
                                                (void *)"{\"status\":\"accepted\"}",
                                                MHD_RESPMEM_PERSISTENT);
@@ -205,8 +209,8 @@ sb_ingress_accept(sb_ingress_t *self, struct MHD_Connection *conn, const char *s
     w->route = source;
     w->payload = payload;
     w->payload_len = len;
-    w->next = self->waiting;
-    self->waiting = w;
+    *self->waiting_tail = w;
+    self->waiting_tail = &w->next;
     self->n_waiting++;
     MHD_suspend_connection(conn);
     return 0;
@@ -239,27 +243,101 @@ s_push(void *arg, uint64_t seq, const void *payload, size_t len)
     return 0;
 }
 
-// The group commit: one fdatasync covers every request of this loop turn; only then
-// are they answered 200 and pushed downstream (never before: a crash could still
-// erase them, and downstream would hold an event the spool does not).
+// The syncer thread: takes a flush, writes it and fdatasyncs, hands it back. It touches
+// nothing but the flush, so the loop keeps reading requests meanwhile and the next
+// group grows while this one is on its way to disk (group commit without a stall).
 static void
-s_sync_group(sb_ingress_t *self)
+s_syncer(zsock_t *pipe, void *arg)
 {
-    if (self->waiting == NULL)
+    (void)arg;
+    zsock_signal(pipe, 0);
+    for (;;) {
+        zmsg_t *msg = zmsg_recv(pipe);
+        if (msg == NULL)
+            return;
+        char *command = zmsg_popstr(msg);
+        int term = command == NULL || strcmp(command, "$TERM") == 0;
+        if (!term) {
+            zframe_t *frame = zmsg_first(msg);
+            sb_spool_flush_t *flush = NULL;
+            if (frame && zframe_size(frame) == sizeof flush)
+                memcpy(&flush, zframe_data(frame), sizeof flush);
+            if (flush)
+                sb_spool_flush_write(flush);
+            zsock_signal(pipe, 0);
+        }
+        free(command);
+        zmsg_destroy(&msg);
+        if (term)
+            return;
+    }
+}
+
+static int64_t
+s_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+// Start making durable everything appended (requests) and acked since the last flush.
+// Nothing to write: finished at once, without the thread.
+static void s_flush_done(sb_ingress_t *self);
+
+static void
+s_flush_start(sb_ingress_t *self)
+{
+    if (self->flushing || sb_spool_failed(self->spool))
         return;
     sb_err_t err = {0};
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = sb_spool_sync(self->spool, &err);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    sb_histogram_observe(self->sync_seconds,
-                         (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
-    sb_histogram_observe(self->sync_records, (double)self->n_waiting);
-    if (rc != 0)
+    if (sb_spool_sync_begin(self->spool, &self->flush, &err) != 0) {
         sb_log_error(NULL, "spool sync failed, answering 503 until restarted: %s", err.msg);
+        s_flush_done(self); // answers every waiting request with 503
+        return;
+    }
+    self->flushing = 1;
+    self->flush_records = self->n_waiting;
+    self->flush_started_ns = s_mono_ns();
+    if (self->flush.len == 0) {
+        s_flush_done(self);
+        return;
+    }
+    sb_spool_flush_t *flush = &self->flush;
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "FLUSH");
+    zmsg_addmem(msg, &flush, sizeof flush);
+    zmsg_send(&msg, self->syncer);
+}
+
+// The flush is back from the syncer (or had nothing to write). Records up to its seq
+// are durable: only now are their requests answered 200 and pushed downstream (never
+// before: a crash could still erase them, and downstream would hold an event the spool
+// does not).
+static void
+s_flush_done(sb_ingress_t *self)
+{
+    sb_err_t err = {0};
+    int rc = -1;
+    if (self->flushing) {
+        self->flushing = 0;
+        rc = sb_spool_sync_finish(self->spool, &self->flush, &err);
+        if (rc != 0)
+            sb_log_error(NULL, "spool sync failed, answering 503 until restarted: %s", err.msg);
+        if (self->flush.len > 0) {
+            sb_histogram_observe(self->sync_seconds,
+                                 (double)(s_mono_ns() - self->flush_started_ns) / 1e9);
+            sb_histogram_observe(self->sync_records, (double)self->flush_records);
+        }
+    }
+    uint64_t durable = rc == 0 ? sb_spool_synced_seq(self->spool) : UINT64_MAX;
     int64_t now = sb_ingress_now_ms();
-    for (sb_ingress_waiting_t *w = self->waiting, *next; w; w = next) {
-        next = w->next;
+    while (self->waiting && self->waiting->seq <= durable) {
+        sb_ingress_waiting_t *w = self->waiting;
+        self->waiting = w->next;
+        if (self->waiting == NULL)
+            self->waiting_tail = &self->waiting;
+        self->n_waiting--;
         unsigned status = rc == 0 ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
         MHD_queue_response(w->conn, status, rc == 0 ? self->ok : self->busy);
         MHD_resume_connection(w->conn);
@@ -269,8 +347,18 @@ s_sync_group(sb_ingress_t *self)
         free(w->payload);
         free(w);
     }
-    self->waiting = NULL;
-    self->n_waiting = 0;
+}
+
+// The syncer answered: account for the flush and start the next group at once.
+static void
+s_take_syncer(sb_ingress_t *self)
+{
+    if (!self->flushing || !(zsock_events(zactor_sock(self->syncer)) & ZMQ_POLLIN))
+        return;
+    zsock_wait(self->syncer);
+    s_flush_done(self);
+    if (self->waiting)
+        s_flush_start(self);
 }
 
 static void
@@ -319,8 +407,7 @@ s_tick(sb_ingress_t *self, int64_t now)
     }
     // Acks are buffered in the spool; make them durable now and then so that a
     // restart does not resend much (losing them would only cost redeliveries).
-    if (self->waiting == NULL && !sb_spool_failed(self->spool) && sb_spool_sync(self->spool, &err) != 0)
-        sb_log_error(NULL, "spool sync failed, answering 503 until restarted: %s", err.msg);
+    s_flush_start(self);
     sb_ingress_gauges_update(self, now);
 }
 
@@ -332,12 +419,15 @@ s_turn(sb_ingress_t *self, int fd, int64_t wait_ms)
     if (MHD_get_timeout(self->httpd, &mhd_ms) == MHD_YES && (int64_t)mhd_ms < wait_ms)
         wait_ms = (int64_t)mhd_ms;
     zmq_pollitem_t items[] = {{NULL, fd, ZMQ_POLLIN, 0},
-                              {zsock_resolve(self->acks), 0, ZMQ_POLLIN, 0}};
-    if (zmq_poll(items, 2, (long)wait_ms) < 0 && errno != EINTR)
+                              {zsock_resolve(self->acks), 0, ZMQ_POLLIN, 0},
+                              {zsock_resolve(zactor_sock(self->syncer)), 0, ZMQ_POLLIN, 0}};
+    if (zmq_poll(items, 3, (long)wait_ms) < 0 && errno != EINTR)
         sb_log_error(NULL, "zmq_poll failed: %s", zmq_strerror(errno));
     MHD_run(self->httpd);
-    s_sync_group(self);
-    MHD_run(self->httpd); // send the answers of this group now, not next turn
+    s_take_syncer(self);
+    if (self->waiting && !self->flushing)
+        s_flush_start(self);
+    MHD_run(self->httpd); // send the answers of a finished group now, not next turn
     s_take_backmsgs(self);
 }
 
@@ -367,7 +457,7 @@ sb_ingress_run(sb_ingress_t *self, sb_err_t *err)
     if (listen_fd != MHD_INVALID_SOCKET)
         close(listen_fd);
     int64_t deadline = sb_ingress_now_ms() + SB_INGRESS_DRAIN_MS;
-    while (sb_ingress_now_ms() < deadline) {
+    while (sb_ingress_now_ms() < deadline || self->flushing) {
         s_turn(self, fd, 50);
         const union MHD_DaemonInfo *c =
             MHD_get_daemon_info(self->httpd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
@@ -384,6 +474,17 @@ sb_ingress_destroy(sb_ingress_t **self_p)
     sb_ingress_t *self = *self_p;
     if (self == NULL)
         return;
+    // The thread may hold a flush: wait for it before freeing anything, then settle the
+    // requests still waiting (MHD must not stop with suspended connections).
+    for (int round = 0; round < 2 && self->syncer; round++) {
+        if (self->flushing) {
+            zsock_wait(self->syncer);
+            s_flush_done(self);
+        }
+        if (self->waiting)
+            s_flush_start(self);
+    }
+    zactor_destroy(&self->syncer);
     if (self->httpd)
         MHD_stop_daemon(self->httpd);
     for (sb_ingress_waiting_t *w = self->waiting, *next; w; w = next) {

@@ -37,8 +37,14 @@ struct sb_ingress {
     struct MHD_Daemon *httpd;        // external-epoll daemon
     zsock_t *push;                   // to the verifiers
     zsock_t *acks;                   // SUB: acks and heartbeats
-    sb_ingress_waiting_t *waiting;   // appended, not yet synced (newest first)
+    sb_ingress_waiting_t *waiting;   // appended, waiting for their flush (oldest first)
+    sb_ingress_waiting_t **waiting_tail; // where the next one is linked
     size_t n_waiting;
+    zactor_t *syncer;                // runs write + fdatasync off the loop thread
+    sb_spool_flush_t flush;          // the group being made durable
+    int flushing;                    // flush is with the syncer
+    int64_t flush_started_ns;        // for sb_spool_sync_seconds
+    size_t flush_records;            // requests covered by the flush in flight
     struct MHD_Response *ok;         // shared 200 response
     struct MHD_Response *busy;       // shared 503 response with Retry-After
     sb_ingress_instance_t instances[SB_INGRESS_MAX_INSTANCES];

@@ -219,6 +219,60 @@ due(sb_spool_t *spool, int64_t now_ms, size_t max, seen_t *seen)
     return n;
 }
 
+// The ingress writes a group on another thread while it keeps appending: records
+// appended during the flush are not durable after it, and are the next group.
+START_TEST(appends_during_a_flush_wait_for_the_next_one)
+{
+    sb_spool_t *spool = open_spool(0);
+    uint64_t first = append(spool, "first group");
+    sb_spool_flush_t flush;
+    sb_err_t err = {0};
+    ck_assert_msg(sb_spool_sync_begin(spool, &flush, &err) == 0, "begin: %s", err.msg);
+    ck_assert_uint_gt(flush.len, 0);
+    uint64_t second = append(spool, "appended while the first group is on its way");
+    sb_spool_ack(spool, first); // acked before it is even durable: must still work
+    ck_assert_int_eq(sb_spool_flush_write(&flush), 0);
+    ck_assert_msg(sb_spool_sync_finish(spool, &flush, &err) == 0, "finish: %s", err.msg);
+    ck_assert_uint_eq(sb_spool_synced_seq(spool), first);
+    ck_assert_uint_lt(sb_spool_synced_seq(spool), second);
+    seen_t seen = {0};
+    ck_assert_int_eq(due(spool, 0, 10, &seen), 0); // second is not durable: never due
+    seen_release(&seen);
+    sync_ok(spool);
+    ck_assert_uint_eq(sb_spool_synced_seq(spool), second);
+    ck_assert_int_eq(due(spool, 0, 10, &seen), 1);
+    ck_assert_uint_eq(seen.seqs[0], second);
+    ck_assert_str_eq(seen.payloads[0], "appended while the first group is on its way");
+    seen_release(&seen);
+    sb_spool_destroy(&spool);
+    spool = open_spool(0); // after a restart: only the unacked second is pending
+    ck_assert_uint_eq(sb_spool_depth(spool), 1);
+    ck_assert_int_eq(due(spool, 0, 10, &seen), 1);
+    ck_assert_uint_eq(seen.seqs[0], second);
+    seen_release(&seen);
+    sb_spool_destroy(&spool);
+}
+END_TEST
+
+START_TEST(a_failed_flush_write_fails_the_spool)
+{
+    sb_spool_t *spool = open_spool(0);
+    append(spool, "one");
+    sb_spool_flush_t flush;
+    sb_err_t err = {0};
+    ck_assert_int_eq(sb_spool_sync_begin(spool, &flush, &err), 0);
+    close(flush.fd); // the write cannot succeed now
+    int fd = flush.fd;
+    ck_assert_int_eq(sb_spool_flush_write(&flush), -1);
+    ck_assert_int_eq(flush.io_errno, EBADF);
+    ck_assert_int_eq(sb_spool_sync_finish(spool, &flush, &err), -1);
+    ck_assert_msg(strstr(err.msg, "could not write spool") != NULL, "msg: %s", err.msg);
+    ck_assert_int_eq(sb_spool_failed(spool), 1);
+    ck_assert_int_eq(dup2(open("/dev/null", O_RDONLY), fd), fd); // destroy closes it again
+    sb_spool_destroy(&spool);
+}
+END_TEST
+
 START_TEST(crc32c_matches_known_vectors)
 {
     ck_assert_uint_eq(sb_crc32c(0, "123456789", 9), 0xE3069283u);
@@ -899,6 +953,8 @@ sb_spool_suite(void)
     tcase_add_test(tc, failed_rotation_leaves_no_segment);
     tcase_add_test(tc, depth_bytes_and_oldest_follow_the_records);
     tcase_add_test(tc, hundred_thousand_records);
+    tcase_add_test(tc, appends_during_a_flush_wait_for_the_next_one);
+    tcase_add_test(tc, a_failed_flush_write_fails_the_spool);
     suite_add_tcase(s, tc);
     return s;
 }
