@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include "db.h"
+#include "db_call.h"
 #include "sb_log.h"
 #include "sb_mem.h"
 #include "sb_banned.h"
@@ -232,7 +233,9 @@ s_prepare_all(sb_db_t *self, sb_err_t *err)
     if (self->prepared)
         return 0;
     if (s_prepare(self->conn, "sb_comm", s_comm_sql, S_COMM_PARAMS, s_comm_types, err) != 0 ||
-        s_prepare(self->conn, "sb_event", s_event_sql, S_EVENT_PARAMS + 2, s_event_types, err) != 0)
+        s_prepare(self->conn, "sb_event", s_event_sql, S_EVENT_PARAMS + 2, s_event_types, err) != 0 ||
+        s_prepare(self->conn, "sb_call", sb_db_call_sql, SB_DB_CALL_PARAMS, sb_db_call_types,
+                  err) != 0)
         return -1;
     self->prepared = 1;
     return 0;
@@ -327,6 +330,11 @@ s_params(const sb_db_event_t *ev, const char *failed_reason, s_params_t *p)
     p->lengths[4] = env->body ? (int)env->body_len : 0;
     p->formats[4] = 1;
     const sb_map_t *map = ev->map;
+    if (failed_reason == NULL && map->kind == SB_MAP_CALL) { // db_call.h
+        p->values[5] = map->call;
+        p->values[6] = ev->call_locks;
+        return;
+    }
     if (failed_reason || map->kind != SB_MAP_COMMUNICATION) {
         p->values[5] = failed_reason                 ? "failed"
                        : map->kind == SB_MAP_IGNORED ? "ignored"
@@ -349,6 +357,9 @@ s_send_event(PGconn *conn, const sb_db_event_t *ev, const char *failed_reason)
     s_params_t p;
     s_params(ev, failed_reason, &p);
     int comm = failed_reason == NULL && ev->map->kind == SB_MAP_COMMUNICATION;
+    if (failed_reason == NULL && ev->map->kind == SB_MAP_CALL)
+        return PQsendQueryPrepared(conn, "sb_call", SB_DB_CALL_PARAMS, p.values, p.lengths,
+                                   p.formats, 0);
     return PQsendQueryPrepared(conn, comm ? "sb_comm" : "sb_event",
                                comm ? S_COMM_PARAMS : S_EVENT_PARAMS + 2, p.values, p.lengths,
                                p.formats, 0);
@@ -452,8 +463,10 @@ s_run(sb_db_t *self, sb_db_event_t *events, size_t n, const char *failed_reason,
     // the server sends, so neither side can stall on a full socket.
     int sent =
         PQenterPipelineMode(conn) && PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    char *call_locks = failed_reason ? NULL : sb_db_call_locks(events, n);
     for (size_t i = 0; i < n && sent; i++)
         sent = s_send_event(conn, &events[i], failed_reason);
+    free(call_locks);
     sent = sent && PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
            PQpipelineSync(conn);
     if (!sent) {

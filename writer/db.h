@@ -38,6 +38,8 @@ typedef struct {
                               // "rejected", "ignored", "failed"), or NULL when the event id
                               // was already in webhook_events (a redelivery)
     int failed;               // out after SB_DB_DATA: this event's statement failed
+    const char *call_locks;   // set by sb_db_write: the batch's call sessions, on its first
+                              // call event only (db_call.h)
 } sb_db_event_t;
 
 typedef struct sb_db sb_db_t;

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <jansson.h>
 #include "map_ringcentral.h"
+#include "map_call.h"
 #include "sb_mem.h"
 #include "sb_phone.h"
 #include "sb_banned.h"
@@ -89,8 +90,8 @@ s_digits(const char *p, int n, int lo, int hi)
 // Is text an ISO-8601 date-time PostgreSQL will take ("2026-11-24T15:00:12.418Z",
 // optional fraction, "Z" or an offset)? A creationTime that fails here is replaced by
 // the receive time rather than turning the whole SMS into a failed event.
-static int
-s_timestamp_ok(const char *t)
+int
+sb_map_timestamp_ok(const char *t)
 {
     if (strlen(t) < 19 || !s_digits(t, 4, 1, 9999) || t[4] != '-' || !s_digits(t + 5, 2, 1, 12) ||
         t[7] != '-' || !s_digits(t + 8, 2, 1, 31) || (t[10] != 'T' && t[10] != ' ') ||
@@ -168,7 +169,7 @@ s_fill_sms(const json_t *msg, const char *default_cc, sb_map_t *out)
     c->body = s_string(msg, "subject"); // RingCentral carries the SMS text in "subject"
     c->status = s_string(msg, "messageStatus");
     const char *created = json_string_value(json_object_get(msg, "creationTime"));
-    c->occurred_at = created && s_timestamp_ok(created) ? sb_xstrdup(created) : NULL;
+    c->occurred_at = created && sb_map_timestamp_ok(created) ? sb_xstrdup(created) : NULL;
     return 0;
 }
 
@@ -220,7 +221,7 @@ sb_map_event(const sb_envelope_t *env, const char *default_cc, sb_map_t *out)
     } else if (strcmp(source, "ringcentral_sms") == 0) {
         sb_map_ringcentral_sms(env->body, env->body_len, default_cc, out);
     } else if (strcmp(source, "ringcentral_call") == 0) {
-        s_outcome(out, SB_MAP_IGNORED, "call_events_not_yet_supported");
+        sb_map_ringcentral_call(env->body, env->body_len, default_cc, out);
     } else if (strcmp(source, "gmail_push") == 0) {
         s_outcome(out, SB_MAP_IGNORED, "gmail_enricher_not_yet_supported");
     } else {
@@ -245,5 +246,6 @@ sb_map_release(sb_map_t *self)
     free(c->occurred_at);
     free(c->match_phone);
     free(c->match_email);
+    free(self->call);
     memset(self, 0, sizeof *self);
 }

@@ -10,7 +10,7 @@
  * Decisions, in order:
  *   verifier verdict "rejected"          -> rejected, the verifier's reason
  *   verdict not "accepted"               -> rejected 'not_verified' (fail closed)
- *   source ringcentral_call              -> ignored 'call_events_not_yet_supported'
+ *   source ringcentral_call              -> SB_MAP_CALL or ignored/rejected (map_call.h)
  *   source gmail_push                    -> ignored 'gmail_enricher_not_yet_supported'
  *   other sources                        -> rejected 'unknown_source'
  *   ringcentral_sms: body not JSON       -> rejected 'malformed_json'
@@ -30,6 +30,7 @@ typedef enum {
     SB_MAP_COMMUNICATION, // comm is filled: insert it (the row becomes 'stored' or 'duplicate')
     SB_MAP_IGNORED,       // valid but nothing to store yet; reason says why
     SB_MAP_REJECTED,      // failed verification or unusable payload; reason says why
+    SB_MAP_CALL,          // a telephony-session event: call and comm.external_id (map_call.h)
 } sb_map_kind_t;
 
 // One communications row. Strings are owned (NULL = SQL NULL); the first three are
@@ -54,6 +55,7 @@ typedef struct {
     sb_map_kind_t kind;
     char *reason;   // owned; NULL for a communication
     sb_comm_t comm; // filled only for SB_MAP_COMMUNICATION
+    char *call;                 // owned JSON party states; filled only for SB_MAP_CALL
 } sb_map_t;
 
 // Decide what to store for env. default_cc is DEFAULT_COUNTRY_CODE (digits). Fills *out
@@ -62,6 +64,9 @@ void sb_map_event(const sb_envelope_t *env, const char *default_cc, sb_map_t *ou
 
 // Map the raw body of a verified ringcentral_sms event.
 void sb_map_ringcentral_sms(const char *body, size_t len, const char *default_cc, sb_map_t *out);
+
+// 1 when t is an ISO-8601 date-time PostgreSQL takes for timestamptz, else 0.
+int sb_map_timestamp_ok(const char *t);
 
 // Free what *self owns and zero it; safe on a zeroed or released map.
 void sb_map_release(sb_map_t *self);

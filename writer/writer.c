@@ -482,7 +482,7 @@ s_write_pending(sb_writer_t *self, s_item_t **poison, sb_err_t *err)
 static sb_db_status_t
 s_write_alone(sb_writer_t *self, s_item_t *item, sb_err_t *err)
 {
-    sb_db_event_t ev = {item->env, &item->map, NULL, 0};
+    sb_db_event_t ev = {item->env, &item->map, NULL, 0, NULL};
     sb_err_t why = {0};
     sb_db_status_t st = sb_db_write(self->db, &ev, 1, &why);
     if (st == SB_DB_DATA) {
