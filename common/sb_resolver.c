@@ -56,7 +56,7 @@ typedef struct {
 } s_job_t;
 
 static int s_lookup_getaddrinfo(const char *host, struct in_addr *out, size_t max, sb_err_t *err);
-static _Atomic(sb_resolver_lookup_fn *) s_lookup_hook = NULL;
+static _Atomic(sb_resolver_lookup_fn *) s_lookup_hook; // NULL; clang 14 refuses "= NULL" here
 
 void
 sb_resolver_set_lookup(sb_resolver_lookup_fn *fn)
