@@ -40,8 +40,8 @@ s_check_round_trip(const sb_envelope_t *env)
 static void
 s_check_redacted(const sb_envelope_t *env)
 {
-    static const char *const names[] = {"authorization", "verification-token",
-                                        "validation-token", "x-ringcentral-signature"};
+    static const char *const names[] = {"authorization", "verification-token", "validation-token",
+                                        "x-ringcentral-signature"};
     json_t *headers = json_loads(env->headers, 0, NULL);
     if (!json_is_object(headers)) {
         json_decref(headers);
@@ -49,8 +49,8 @@ s_check_redacted(const sb_envelope_t *env)
     }
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const json_t *v = json_object_get(headers, names[i]);
-        SB_FUZZ_CHECK(v == NULL || (json_is_string(v) &&
-                                    strcmp(json_string_value(v), "[redacted]") == 0),
+        SB_FUZZ_CHECK(v == NULL ||
+                          (json_is_string(v) && strcmp(json_string_value(v), "[redacted]") == 0),
                       "a secret header is redacted");
     }
     const char *query = json_string_value(json_object_get(headers, ":query"));

@@ -50,10 +50,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static void
 s_check_reason(int rc, const char *reason)
 {
-    static const char *const reasons[] = {
-        "missing_bearer", "malformed_jwt", "bad_alg",   "unknown_kid",      "bad_signature",
-        "expired",        "not_yet_valid", "bad_iss",   "bad_aud",          "bad_email",
-        "email_unverified"}; // never "jwks_unavailable": the key file is there
+    static const char *const reasons[] =
+        {
+            "missing_bearer", "malformed_jwt", "bad_alg",         "unknown_kid",
+            "bad_signature",  "expired",       "not_yet_valid",   "bad_iss",
+            "bad_aud",        "bad_email",     "email_unverified"}; // never "jwks_unavailable": the
+                                                                    // key file is there
     if (rc == 0) {
         SB_FUZZ_CHECK(reason == NULL, "no reason for a valid token");
         return;
@@ -107,10 +109,10 @@ s_signed(const char *text, size_t len)
     unsigned char sig[1024];
     size_t sig_len = sizeof sig;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    SB_FUZZ_CHECK(md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, s_key) == 1 &&
-                      EVP_DigestSign(md, sig, &sig_len, (const unsigned char *)input,
-                                     strlen(input)) == 1,
-                  "sign with the fixtures' key");
+    SB_FUZZ_CHECK(
+        md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, s_key) == 1 &&
+            EVP_DigestSign(md, sig, &sig_len, (const unsigned char *)input, strlen(input)) == 1,
+        "sign with the fixtures' key");
     EVP_MD_CTX_free(md);
     char *s64 = sb_b64_encode(sig, sig_len, SB_B64_URL | SB_B64_NO_PAD);
     char *auth = sb_xasprintf("Bearer %s.%s", input, s64);

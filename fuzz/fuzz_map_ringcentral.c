@@ -39,8 +39,8 @@ s_check_map(const sb_map_t *map)
     SB_FUZZ_CHECK(s_one_of(c->channel, channels, 3), "a channel");
     SB_FUZZ_CHECK(s_one_of(c->direction, directions, 2), "a direction");
     SB_FUZZ_CHECK(s_one_of(c->provider, providers, 2), "a provider");
-    const char *text[] = {c->external_id, c->thread_id, c->from_address, c->to_address,
-                          c->subject,     c->body,      c->status,       c->occurred_at,
+    const char *text[] = {c->external_id, c->thread_id,  c->from_address, c->to_address,
+                          c->subject,     c->body,       c->status,       c->occurred_at,
                           c->match_phone, c->match_email};
     for (size_t i = 0; i < sizeof text / sizeof text[0]; i++)
         SB_FUZZ_CHECK(sb_fuzz_text_ok(text[i]), "row text is valid UTF-8 without NUL");

@@ -33,9 +33,8 @@ s_check_message(const sb_gmail_message_t *m)
                       m->cc_count <= SB_GMAIL_ADDRESSES_MAX &&
                       m->attachment_count <= SB_GMAIL_ATTACHMENTS_MAX,
                   "list bounds");
-    const char *text[] = {m->id,          m->thread_id,   m->subject,    m->from,
-                          m->from_address, m->message_id, m->in_reply_to, m->references,
-                          m->date,         m->body_text};
+    const char *text[] = {m->id,         m->thread_id,   m->subject,    m->from, m->from_address,
+                          m->message_id, m->in_reply_to, m->references, m->date, m->body_text};
     for (size_t i = 0; i < sizeof text / sizeof text[0]; i++)
         SB_FUZZ_CHECK(sb_fuzz_text_ok(text[i]), "message text is valid UTF-8 without NUL");
     for (size_t i = 0; i < m->label_count; i++)
@@ -84,9 +83,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)sb_mime_looks_qp(bytes, size);
 
     static const char *const charsets[] = {
-        NULL,       "utf-8",       "iso-8859-1", "windows-1252", "shift_jis", "gb2312",
-        "euc-kr",   "utf-16",      "utf-7",      "iso-2022-jp",  "koi8-r",    "\"UTF-8\" ",
-        "x-unknown", "ucs-4",      ""};
+        NULL,     "utf-8",      "iso-8859-1", "windows-1252", "shift_jis",
+        "gb2312", "euc-kr",     "utf-16",     "utf-7",        "iso-2022-jp",
+        "koi8-r", "\"UTF-8\" ", "x-unknown",  "ucs-4",        ""};
     const char *charset = charsets[size ? data[0] % (sizeof charsets / sizeof charsets[0]) : 0];
     out = sb_mime_to_utf8(bytes, size, charset);
     SB_FUZZ_CHECK(out != NULL, "to_utf8 never fails");

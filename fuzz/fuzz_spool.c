@@ -26,9 +26,9 @@
 #include "sb_spool.h"
 #include "sb_banned.h"
 
-#define S_HDR 28                  // record header bytes (sb_spool.c)
-#define S_MAGIC 0x53425300u       // "SBS" and the type in the low byte
-#define S_MAX_VISITS 4096         // records acked per input; more are left pending
+#define S_HDR 28                        // record header bytes (sb_spool.c)
+#define S_MAGIC 0x53425300u             // "SBS" and the type in the low byte
+#define S_MAX_VISITS 4096               // records acked per input; more are left pending
 #define S_NOW_MS INT64_C(4102444800000) // 2100-01-01: everything found is due
 
 static char s_base[64]; // per-process directory that holds the spool directory

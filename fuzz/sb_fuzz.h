@@ -19,13 +19,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 // A broken promise of the code under test: say which, then abort (a crash to libFuzzer).
-#define SB_FUZZ_CHECK(cond, what)                                                          \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "%s:%d: fuzz check failed: %s (%s)\n", __FILE__, __LINE__,    \
-                    what, #cond);                                                          \
-            abort();                                                                       \
-        }                                                                                  \
+#define SB_FUZZ_CHECK(cond, what)                                                                  \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: fuzz check failed: %s (%s)\n", __FILE__, __LINE__, what,       \
+                    #cond);                                                                        \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 // Whether s[0, len) is well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, at
