@@ -409,6 +409,7 @@ s_tick(sb_ingress_t *self, int64_t now)
     // restart does not resend much (losing them would only cost redeliveries).
     s_flush_start(self);
     sb_ingress_gauges_update(self, now);
+    sb_ingress_http_sweep(self, now);
 }
 
 // One turn: wait for HTTP or ZeroMQ work, serve it, group-sync, answer.

@@ -5,6 +5,8 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include "ingress_internal.h"
 #include "sb_log.h"
 #include "sb_mem.h"
@@ -13,6 +15,14 @@
 
 #define SB_HTTP_TIMEOUT_S 30            // idle connection timeout; 10-120
 #define SB_HTTP_MEMORY_LIMIT (64 * 1024) // per-connection read buffer; headers must fit
+// Hostile clients (docs/SECURITY.md): MHD's idle timeout restarts with every byte, so a
+// client sending a byte a second (slowloris) would hold a connection for ever. These
+// bound the whole phase instead; s_sweep closes a connection that breaks them.
+#define SB_HTTP_HEADER_TIMEOUT_S 10 // request headers complete this long after connect/answer
+#define SB_HTTP_BODY_GRACE_S 10     // a body may take this long at any rate ...
+#define SB_HTTP_MIN_BODY_RATE 1024  // ... then must average this many bytes/s; 500-65536
+#define SB_HTTP_DISCARD_S 10        // reading an oversized body to answer 413, at most this
+#define SB_HTTP_FD_RESERVE 128      // descriptors kept for the spool, ZeroMQ and the syncer
 
 // Request headers that travel with the event (lower case). The secrets among them are
 // needed by the verifier and redacted by it before anything is stored.
@@ -38,6 +48,26 @@ static const s_route_t s_routes[] = {
 static const unsigned s_codes[] = {200, 400, 404, 405, 413, 500, 503};
 #define SB_N_CODES (sizeof s_codes / sizeof s_codes[0])
 static sb_counter_t *s_requests[SB_N_ROUTES + 1][SB_N_CODES]; // +1: unknown path
+static sb_counter_t *s_cut_header, *s_cut_body; // connections closed by s_sweep
+
+// Per-connection state for the deadlines (MHD socket context), in a list that only the
+// loop thread touches.
+typedef enum {
+    S_WAIT_HEADERS, // connected, or answered and kept alive: the next request's headers due
+    S_BODY,         // headers in, body arriving
+    S_ANSWERING,    // body complete: waiting for the group sync, or the answer is going out
+    S_CUT,          // closed by s_sweep; MHD has not noticed yet
+} s_phase_t;
+
+typedef struct s_conn {
+    int fd;                     // the client socket (MHD owns it)
+    s_phase_t phase;            // see above
+    int64_t since_ms;           // when the phase began
+    uint64_t body_bytes;        // bytes of this request's body so far
+    int64_t too_large_ms;       // when the body passed MAX_BODY_BYTES, 0 if it did not
+    struct s_conn *prev, *next; // s_conns
+} s_conn_t;
+static s_conn_t *s_conns;
 
 // Per-request state, from the first call of the handler to the completed callback.
 typedef struct {
@@ -221,10 +251,27 @@ s_get(sb_ingress_t *self, struct MHD_Connection *conn, const s_route_t *route)
                    "application/json", doc);
 }
 
+static s_conn_t *
+s_conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+static void
+s_phase(s_conn_t *c, s_phase_t phase)
+{
+    c->phase = phase;
+    c->since_ms = sb_ingress_now_ms();
+    c->body_bytes = 0;
+    c->too_large_ms = 0;
+}
+
 // The upload passed MAX_BODY_BYTES in the middle of a (chunked) body. libmicrohttpd
 // cannot queue a response while it hands us upload data, so the rest is read and
-// thrown away (memory stays bounded) and the 413 goes out when the body ends.
-// NEEDSWORK(#9): a minimum body rate, so that an endless body cannot hold a connection.
+// thrown away (memory stays bounded) and the 413 goes out when the body ends; an endless
+// body is cut after SB_HTTP_DISCARD_S (s_sweep).
 static void
 s_too_large_now(sb_ingress_t *self, s_request_t *req)
 {
@@ -272,15 +319,24 @@ s_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *me
     (void)version;
     sb_ingress_t *self = cls;
     s_request_t *req = *req_cls;
-    if (req == NULL)
-        return s_first_call(self, conn, url, method, req_cls);
+    s_conn_t *c = s_conn_of(conn);
+    if (req == NULL) {
+        enum MHD_Result rc = s_first_call(self, conn, url, method, req_cls);
+        if (c) // a request object means a body comes; otherwise it was answered at once
+            s_phase(c, *req_cls ? S_BODY : S_ANSWERING);
+        return rc;
+    }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (c)
+            c->body_bytes += n;
         if (req->too_large)
             return MHD_YES; // discarding what is still in flight
         if (req->len + n > (size_t)self->conf->max_body_bytes) {
             s_too_large_now(self, req);
+            if (c)
+                c->too_large_ms = sb_ingress_now_ms();
             return MHD_YES;
         }
         if (req->len + n + 1 > req->cap) {
@@ -292,6 +348,8 @@ s_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *me
         req->len += n;
         return MHD_YES;
     }
+    if (c)
+        s_phase(c, S_ANSWERING);
     if (req->too_large)
         return s_reply_error(self, conn, req->route, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
     char *headers = s_headers_json(conn);
@@ -311,7 +369,6 @@ s_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
             enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)conn;
     (void)toe;
     s_request_t *req = *req_cls;
     if (req) {
@@ -319,6 +376,80 @@ s_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         free(req);
         *req_cls = NULL;
     }
+    s_conn_t *c = s_conn_of(conn);
+    if (c && c->phase != S_CUT) // kept alive: the next request's headers are due
+        s_phase(c, S_WAIT_HEADERS);
+}
+
+static void
+s_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                    enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        s_conn_t *c = sb_xcalloc(1, sizeof *c);
+        c->fd = info ? info->connect_fd : -1;
+        s_phase(c, S_WAIT_HEADERS);
+        c->next = s_conns;
+        if (s_conns)
+            s_conns->prev = c;
+        s_conns = c;
+        *socket_context = c;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        s_conn_t *c = *socket_context;
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            s_conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+// Why c should be closed now, or NULL. Connections waiting for the group sync are ours
+// to answer and never cut.
+static const char *
+s_overdue(const s_conn_t *c, int64_t now_ms)
+{
+    int64_t elapsed_ms = now_ms - c->since_ms;
+    if (c->phase == S_WAIT_HEADERS && elapsed_ms > SB_HTTP_HEADER_TIMEOUT_S * 1000)
+        return "header_timeout";
+    if (c->phase != S_BODY)
+        return NULL;
+    if (c->too_large_ms && now_ms - c->too_large_ms > SB_HTTP_DISCARD_S * 1000)
+        return "slow_body";
+    int64_t owed_ms = elapsed_ms - SB_HTTP_BODY_GRACE_S * 1000;
+    if (owed_ms > 0 && c->body_bytes < (uint64_t)(owed_ms * SB_HTTP_MIN_BODY_RATE / 1000))
+        return "slow_body";
+    return NULL;
+}
+
+void
+sb_ingress_http_sweep(sb_ingress_t *self, int64_t now_ms)
+{
+    (void)self;
+    size_t cut[2] = {0, 0};
+    for (s_conn_t *c = s_conns; c; c = c->next) {
+        const char *why = s_overdue(c, now_ms);
+        if (why == NULL || c->fd < 0)
+            continue;
+        // MHD has no call to drop a connection; a shutdown makes its next read see EOF,
+        // and MHD then closes the socket and frees the connection as for any client.
+        shutdown(c->fd, SHUT_RDWR);
+        c->phase = S_CUT;
+        cut[strcmp(why, "slow_body") == 0]++;
+    }
+    if (cut[0] + cut[1] == 0)
+        return;
+    sb_counter_add(s_cut_header, cut[0]);
+    sb_counter_add(s_cut_body, cut[1]);
+    sb_log_warn(NULL, "closed %zu connections without complete headers in %d s and %zu sending a "
+                "body slower than %d bytes/s",
+                cut[0], SB_HTTP_HEADER_TIMEOUT_S, cut[1], SB_HTTP_MIN_BODY_RATE);
 }
 
 static void
@@ -332,6 +463,37 @@ s_register_counters(sb_ingress_t *self)
             s_requests[r][c] = sb_metrics_counter(self->metrics, "sb_http_requests_total",
                                                   "HTTP requests by route and status", labels);
         }
+    static const char cut_help[] = "connections closed for missing a deadline";
+    s_cut_header = sb_metrics_counter(self->metrics, "sb_http_connections_cut_total", cut_help,
+                                      "reason=\"header_timeout\"");
+    s_cut_body = sb_metrics_counter(self->metrics, "sb_http_connections_cut_total", cut_help,
+                                    "reason=\"slow_body\"");
+}
+
+// Every connection is a descriptor: raise the soft limit to the hard one, and keep the
+// connection limit below it, so that a flood of connections finds MHD's limit (the
+// listener stays usable) rather than EMFILE.
+static unsigned
+s_connection_limit(int64_t wanted)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return (unsigned)wanted;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)wanted + SB_HTTP_FD_RESERVE > rl.rlim_cur) {
+        int64_t fit = rl.rlim_cur > 2 * SB_HTTP_FD_RESERVE
+                          ? (int64_t)rl.rlim_cur - SB_HTTP_FD_RESERVE
+                          : (int64_t)rl.rlim_cur / 2;
+        sb_log_warn(NULL, "INGRESS_MAX_CONNECTIONS %lld does not fit the descriptor limit %llu: "
+                    "using %lld",
+                    (long long)wanted, (unsigned long long)rl.rlim_cur, (long long)fit);
+        return (unsigned)fit;
+    }
+    return (unsigned)wanted;
 }
 
 struct MHD_Daemon *
@@ -345,8 +507,9 @@ sb_ingress_http_start(sb_ingress_t *self, sb_err_t *err)
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL, NULL, s_handle, self,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
-        self, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SB_HTTP_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)self->conf->max_connections,
+        self, MHD_OPTION_NOTIFY_CONNECTION, s_notify_connection, self,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SB_HTTP_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, s_connection_limit(self->conf->max_connections),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SB_HTTP_MEMORY_LIMIT,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U, MHD_OPTION_END);
     if (d == NULL)

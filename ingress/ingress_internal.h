@@ -61,6 +61,8 @@ struct sb_ingress {
 // ingress_http.c
 struct MHD_Daemon *sb_ingress_http_start(sb_ingress_t *self, sb_err_t *err);
 void sb_ingress_http_count(sb_ingress_t *self, const char *route, unsigned status);
+// Close connections that miss the header deadline or the minimum body rate (every tick).
+void sb_ingress_http_sweep(sb_ingress_t *self, int64_t now_ms);
 
 // ingress.c: called by the HTTP handler with a complete body. Returns the HTTP status
 // to answer now (413/503), or 0 when the connection was suspended for the group sync.
