@@ -11,20 +11,19 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include "sb_ringcentral.h"
+#include "sb_b64.h"
 #include "sb_mem.h"
 #include "sb_banned.h"
 
 #define S_TOKEN_PATH "/restapi/oauth/token"
-#define S_MESSAGE_PATH "/restapi/v1.0/account/~/extension/~/message-store/"
 #define S_JWT_GRANT "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #define S_CONNECT_TIMEOUT_MS 5000 // of the timeout_ms budget, at most this for connecting
 #define S_ID_MAX 20               // digits of a message id (an int64)
 
 struct sb_ringcentral {
     char *server;               // base URL without a trailing '/'
-    char *client_id;            // secret-ish: never in err
-    char *client_secret;        // secret: wiped on destroy
     char *jwt;                  // secret: wiped on destroy
+    char *basic;                // "Basic ..." of the token request; secret: wiped on destroy
     char *token;                // access token, or NULL; secret: wiped when dropped
     int64_t token_expires_ms;   // monotonic ms after which the token is not used
     int max_attempts;           // tries per request
@@ -120,9 +119,8 @@ sb_ringcentral_new(const sb_ringcentral_opts_t *opts, sb_err_t *err)
     while (len > 0 && server[len - 1] == '/')
         len--;
     self->server = sb_xstrndup(server, len);
-    self->client_id = sb_xstrdup(opts->client_id);
-    self->client_secret = sb_xstrdup(opts->client_secret);
     self->jwt = sb_xstrdup(opts->jwt);
+    self->basic = sb_ringcentral_basic_credentials(opts->client_id, opts->client_secret);
     self->max_attempts = opts->max_attempts > 0 ? opts->max_attempts : SB_RC_MAX_ATTEMPTS;
     self->backoff_ms = opts->backoff_ms > 0 ? opts->backoff_ms : SB_RC_BACKOFF_MS;
     self->backoff_max_ms = opts->backoff_max_ms > 0 ? opts->backoff_max_ms : SB_RC_BACKOFF_MAX_MS;
@@ -161,9 +159,8 @@ sb_ringcentral_destroy(sb_ringcentral_t **self_p)
     if (self->curl_ready)
         curl_global_cleanup();
     s_drop_token(self);
-    s_wipe(&self->client_secret);
     s_wipe(&self->jwt);
-    s_wipe(&self->client_id);
+    s_wipe(&self->basic);
     free(self->server);
     free(self);
     *self_p = NULL;
@@ -254,10 +251,9 @@ s_headers(const sb_ringcentral_t *self, const s_req_t *req, char **auth)
         snprintf(ct, sizeof ct, "Content-Type: %s", req->content_type);
         h = curl_slist_append(h, ct);
     }
-    if (!req->token_request) {
-        *auth = sb_xasprintf("Authorization: Bearer %s", self->token);
-        h = curl_slist_append(h, *auth);
-    }
+    *auth = req->token_request ? sb_xasprintf("Authorization: %s", self->basic)
+                               : sb_xasprintf("Authorization: Bearer %s", self->token);
+    h = curl_slist_append(h, *auth);
     h = curl_slist_append(h, "Expect:"); // no 100-continue round trip for small bodies
     return h;
 }
@@ -300,16 +296,10 @@ s_exchange(sb_ringcentral_t *self, const s_req_t *req, sb_rc_response_t *res, s_
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
     }
-    if (req->token_request) {
-        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(c, CURLOPT_USERNAME, self->client_id);
-        curl_easy_setopt(c, CURLOPT_PASSWORD, self->client_secret);
-    }
     CURLcode rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
     // The handle keeps pointers to our buffers: clear them before they are freed.
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(c, CURLOPT_PASSWORD, "");
     curl_slist_free_all(headers);
     s_wipe(&auth);
     free(url);
@@ -394,23 +384,6 @@ s_with_retries(sb_ringcentral_t *self, const s_req_t *req, sb_rc_response_t *res
     }
 }
 
-// The OAuth error code of a refused token request ("invalid_grant", "OAU-251"), if any:
-// codes are not secrets, and they say what to fix.
-static void
-s_token_error(const sb_rc_response_t *res, char *out, size_t size)
-{
-    out[0] = '\0';
-    json_t *doc = json_loadb(res->body, res->len, 0, NULL);
-    const char *code = json_string_value(json_object_get(doc, "error"));
-    if (code == NULL)
-        code = json_string_value(json_object_get(doc, "errorCode"));
-    if (code && strlen(code) < 64 && strspn(code, "abcdefghijklmnopqrstuvwxyz"
-                                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
-                                              strlen(code))
-        snprintf(out, size, " (%s)", code);
-    json_decref(doc);
-}
-
 // Make sure a usable access token is held: 0, or -1 with err.
 static int
 s_token(sb_ringcentral_t *self, sb_err_t *err)
@@ -418,15 +391,7 @@ s_token(sb_ringcentral_t *self, sb_err_t *err)
     if (self->token && s_now_ms() < self->token_expires_ms)
         return 0;
     s_drop_token(self);
-    char *assertion = curl_easy_escape(self->curl, self->jwt, 0);
-    if (assertion == NULL) {
-        sb_err_set(err, ENOMEM, "could not build the RingCentral token request");
-        return -1;
-    }
-    char *form = sb_xasprintf("grant_type=%s&assertion=%s",
-                              "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer", assertion);
-    memset(assertion, 0, strlen(assertion));
-    curl_free(assertion);
+    char *form = sb_ringcentral_token_form(self->jwt);
     s_req_t req = {"POST", S_TOKEN_PATH, form, strlen(form), "application/x-www-form-urlencoded",
                    true, true};
     sb_rc_response_t res;
@@ -434,34 +399,12 @@ s_token(sb_ringcentral_t *self, sb_err_t *err)
     s_wipe(&form);
     if (rc != 0)
         return -1;
-    rc = -1;
-    json_t *doc = NULL;
-    if (res.status != 200) {
-        char code[80];
-        s_token_error(&res, code, sizeof code);
-        sb_err_set(err, 0, "RingCentral refused the token request: HTTP %ld%s", res.status, code);
-        goto done;
-    }
-    doc = json_loadb(res.body, res.len, 0, NULL);
-    const char *token = json_string_value(json_object_get(doc, "access_token"));
-    json_t *expires = json_object_get(doc, "expires_in");
-    if (token == NULL || *token == '\0') {
-        sb_err_set(err, 0, "invalid RingCentral token response: no access_token");
-        goto done;
-    }
-    json_int_t expires_s = json_is_integer(expires) ? json_integer_value(expires) : 3600;
-    if (expires_s <= 0)
-        expires_s = 3600;
-    // Keep the token a little less long than it lives, so a request never carries one
-    // that expires on its way; a very short lifetime is still used once.
-    int64_t margin = expires_s > 2 * SB_RC_TOKEN_MARGIN_S ? SB_RC_TOKEN_MARGIN_S : expires_s / 2;
-    self->token = sb_xstrdup(token);
-    self->token_expires_ms = s_now_ms() + (expires_s - margin) * 1000;
-    rc = 0;
-done:
-    json_decref(doc); // jansson's copy of the token goes with it; the body is wiped below
-    if (res.body)
-        memset(res.body, 0, res.len);
+    int64_t lifetime_ms = 0;
+    rc = sb_ringcentral_token_parse(res.status, res.body, res.len, &self->token, &lifetime_ms,
+                                    err);
+    if (rc == 0)
+        self->token_expires_ms = s_now_ms() + lifetime_ms;
+    memset(res.body, 0, res.len); // it held the token
     sb_rc_response_release(&res);
     return rc;
 }
@@ -512,12 +455,123 @@ sb_ringcentral_message_get(sb_ringcentral_t *self, const char *id, sb_rc_respons
                            sb_err_t *err)
 {
     memset(res, 0, sizeof *res);
-    size_t len = id ? strlen(id) : 0;
-    if (len == 0 || len > S_ID_MAX || strspn(id, "0123456789") != len) {
-        sb_err_set(err, 0, "invalid RingCentral message id \"%.*s\"", 32, id ? id : "");
+    char *path = sb_ringcentral_message_path(NULL, NULL, id);
+    if (path == NULL) {
+        sb_err_set(err, 0, "invalid RingCentral message id \"%.32s\"", id ? id : "");
         return -1;
     }
-    char path[sizeof S_MESSAGE_PATH + S_ID_MAX];
-    snprintf(path, sizeof path, "%s%s", S_MESSAGE_PATH, id);
-    return sb_ringcentral_get(self, path, res, err);
+    int rc = sb_ringcentral_get(self, path, res, err);
+    free(path);
+    return rc;
+}
+
+// --- Pieces -------------------------------------------------------------------------------
+
+// Percent-encode for a form value: everything but RFC 3986's unreserved characters.
+static char *
+s_form_escape(const char *text)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t len = strlen(text);
+    char *out = sb_xmalloc(len * 3 + 1), *p = out;
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+            *c == '-' || *c == '.' || *c == '_' || *c == '~') {
+            *p++ = (char)*c;
+        } else {
+            *p++ = '%';
+            *p++ = hex[*c >> 4];
+            *p++ = hex[*c & 15];
+        }
+    }
+    *p = '\0';
+    return out;
+}
+
+char *
+sb_ringcentral_token_form(const char *jwt)
+{
+    char *grant = s_form_escape(S_JWT_GRANT);
+    char *assertion = s_form_escape(jwt);
+    char *form = sb_xasprintf("grant_type=%s&assertion=%s", grant, assertion);
+    free(grant);
+    s_wipe(&assertion);
+    return form;
+}
+
+char *
+sb_ringcentral_basic_credentials(const char *client_id, const char *client_secret)
+{
+    char *pair = sb_xasprintf("%s:%s", client_id, client_secret);
+    char *b64 = sb_b64_encode(pair, strlen(pair), SB_B64_STD);
+    char *value = sb_xasprintf("Basic %s", b64);
+    s_wipe(&pair);
+    s_wipe(&b64);
+    return value;
+}
+
+// The OAuth error code of a refused token request ("invalid_grant", "OAU-251"), if any:
+// codes are not secrets, and they say what to fix.
+static void
+s_token_error(const char *body, size_t len, char *out, size_t size)
+{
+    out[0] = '\0';
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    const char *code = json_string_value(json_object_get(doc, "error"));
+    if (code == NULL)
+        code = json_string_value(json_object_get(doc, "errorCode"));
+    if (code && strlen(code) < 64 &&
+        strspn(code, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
+            strlen(code))
+        snprintf(out, size, " (%s)", code);
+    json_decref(doc);
+}
+
+int
+sb_ringcentral_token_parse(long status, const char *body, size_t len, char **token,
+                           int64_t *lifetime_ms, sb_err_t *err)
+{
+    *token = NULL;
+    if (status != 200) {
+        char code[80];
+        s_token_error(body, len, code, sizeof code);
+        sb_err_set(err, 0, "RingCentral refused the token request: HTTP %ld%s", status, code);
+        return -1;
+    }
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    const char *value = json_string_value(json_object_get(doc, "access_token"));
+    json_t *expires = json_object_get(doc, "expires_in");
+    if (value == NULL || *value == '\0') {
+        json_decref(doc);
+        sb_err_set(err, 0, "invalid RingCentral token response: no access_token");
+        return -1;
+    }
+    json_int_t expires_s = json_is_integer(expires) ? json_integer_value(expires) : 3600;
+    if (expires_s <= 0)
+        expires_s = 3600;
+    // Use the token a little less long than it lives, so a request never carries one
+    // that expires on its way; a very short lifetime is still used for half of it.
+    int64_t margin = expires_s > 2 * SB_RC_TOKEN_MARGIN_S ? SB_RC_TOKEN_MARGIN_S : expires_s / 2;
+    *token = sb_xstrdup(value);
+    *lifetime_ms = (expires_s - margin) * 1000;
+    json_decref(doc);
+    return 0;
+}
+
+char *
+sb_ringcentral_message_path(const char *account, const char *extension, const char *id)
+{
+    size_t len = id ? strlen(id) : 0;
+    if (len == 0 || len > S_ID_MAX || strspn(id, "0123456789") != len)
+        return NULL;
+    const char *acc = account && *account && strspn(account, "0123456789") == strlen(account) &&
+                              strlen(account) <= S_ID_MAX
+                          ? account
+                          : "~";
+    const char *ext = extension && *extension &&
+                              strspn(extension, "0123456789") == strlen(extension) &&
+                              strlen(extension) <= S_ID_MAX
+                          ? extension
+                          : "~";
+    return sb_xasprintf("/restapi/v1.0/account/%s/extension/%s/message-store/%s", acc, ext, id);
 }

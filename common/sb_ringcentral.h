@@ -105,4 +105,23 @@ void sb_rc_response_release(sb_rc_response_t *res); // frees body and zeroes res
 
 void sb_ringcentral_stats(const sb_ringcentral_t *self, sb_rc_stats_t *out);
 
+// --- Pieces for a caller that drives its own HTTP (the enricher's non-blocking fetch) ---
+
+// The body of the JWT bearer token request, form-encoded:
+// "grant_type=urn%3Aietf%3A...%3Ajwt-bearer&assertion=<jwt>". A secret: wipe and free it.
+char *sb_ringcentral_token_form(const char *jwt);
+// The Authorization value of the token request, "Basic base64(client_id:client_secret)".
+// A secret: wipe and free it.
+char *sb_ringcentral_basic_credentials(const char *client_id, const char *client_secret);
+// Read the token endpoint's answer. 0 with *token (a secret: wipe and free it) and
+// *lifetime_ms, how long to use it (expires_in less SB_RC_TOKEN_MARGIN_S, or less half of
+// it when that is short); -1 with err ("RingCentral refused the token request: HTTP 400
+// (invalid_grant)": the status and the OAuth error code, never the body).
+int sb_ringcentral_token_parse(long status, const char *body, size_t len, char **token,
+                               int64_t *lifetime_ms, sb_err_t *err);
+// "/restapi/v1.0/account/{account}/extension/{extension}/message-store/{id}", with "~"
+// for an account or extension that is NULL or not decimal digits. NULL when id is not a
+// decimal message id (1-20 digits). Caller frees.
+char *sb_ringcentral_message_path(const char *account, const char *extension, const char *id);
+
 #endif

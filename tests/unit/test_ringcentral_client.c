@@ -492,6 +492,61 @@ START_TEST(bad_arguments_are_refused)
 }
 END_TEST
 
+START_TEST(pieces_build_and_read_the_token_exchange)
+{
+    char *fixture = read_file(RC_DIR "oauth-token-request-jwt.txt");
+    char *form = sb_ringcentral_token_form(JWT);
+    char *want = strstr(fixture, "\r\n\r\n") + 4;
+    want[strcspn(want, "\r\n")] = '\0';
+    ck_assert_str_eq(form, want);
+    free(form);
+    form = sb_ringcentral_token_form("a+b/c=d&e f");
+    ck_assert_str_eq(strstr(form, "&assertion="), "&assertion=a%2Bb%2Fc%3Dd%26e%20f");
+    free(form);
+    char *basic = sb_ringcentral_basic_credentials(CLIENT_ID, CLIENT_SECRET);
+    char header[256];
+    snprintf(header, sizeof header, "Authorization: %s\r\n", basic);
+    ck_assert_msg(strstr(fixture, header) != NULL, "\"%s\" not in the fixture", basic);
+    free(basic);
+    free(fixture);
+
+    char *response = read_file(RC_DIR "oauth-token-response.json");
+    char *token = NULL;
+    int64_t lifetime_ms = 0;
+    sb_err_t err = {0};
+    ck_assert_int_eq(sb_ringcentral_token_parse(200, response, strlen(response), &token,
+                                                &lifetime_ms, &err), 0);
+    ck_assert_str_eq(token, "U1BCMDFUMDRKV1MwMXxURVNULU9OTFktYWNjZXNzLXRva2VuLWRvLW5vdC11c2U");
+    ck_assert_int_eq(lifetime_ms, (3600 - SB_RC_TOKEN_MARGIN_S) * 1000);
+    free(token);
+    ck_assert_int_eq(sb_ringcentral_token_parse(200, "{\"access_token\":\"\"}", 18, &token,
+                                                &lifetime_ms, &err), -1);
+    ck_assert_ptr_null(token);
+    ck_assert_int_eq(sb_ringcentral_token_parse(401, "{\"error\":\"invalid_client\"}", 26,
+                                                &token, &lifetime_ms, &err), -1);
+    ck_assert_str_eq(err.msg, "RingCentral refused the token request: HTTP 401 (invalid_client)");
+    // An error code that is not a plain code is left out rather than echoed.
+    ck_assert_int_eq(sb_ringcentral_token_parse(400, "{\"error\":\"<b>x y</b>\"}", 22, &token,
+                                                &lifetime_ms, &err), -1);
+    ck_assert_str_eq(err.msg, "RingCentral refused the token request: HTTP 400");
+    free(response);
+}
+END_TEST
+
+START_TEST(message_paths_name_the_account_and_extension)
+{
+    char *path = sb_ringcentral_message_path("401234567008", "401234569008", "3062991514023");
+    ck_assert_str_eq(path, "/restapi/v1.0/account/401234567008/extension/401234569008/"
+                           "message-store/3062991514023");
+    free(path);
+    path = sb_ringcentral_message_path(NULL, "../../x", "12");
+    ck_assert_str_eq(path, "/restapi/v1.0/account/~/extension/~/message-store/12");
+    free(path);
+    ck_assert_ptr_null(sb_ringcentral_message_path(NULL, NULL, "12/../13"));
+    ck_assert_ptr_null(sb_ringcentral_message_path(NULL, NULL, NULL));
+}
+END_TEST
+
 static Suite *
 sb_ringcentral_client_suite(void)
 {
@@ -509,6 +564,8 @@ sb_ringcentral_client_suite(void)
     tcase_add_test(tc, token_endpoint_errors_are_retried);
     tcase_add_test(tc, an_unreachable_server_is_an_error_after_the_tries);
     tcase_add_test(tc, bad_arguments_are_refused);
+    tcase_add_test(tc, pieces_build_and_read_the_token_exchange);
+    tcase_add_test(tc, message_paths_name_the_account_and_extension);
     suite_add_tcase(s, tc);
     return s;
 }
