@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include "db.h"
+#include "map_extra.h"
 #include "db_call.h"
 #include "sb_log.h"
 #include "sb_mem.h"
@@ -53,6 +54,45 @@ static const char s_comm_sql[] =
 static const Oid s_comm_types[S_COMM_PARAMS] = {
     S_TEXT, S_TEXT, S_INT8, S_JSONB, S_BYTEA, S_TEXT, S_TEXT,        S_TEXT, S_TEXT,
     S_TEXT, S_TEXT, S_TEXT, S_TEXT,  S_TEXT,  S_TEXT, S_TIMESTAMPTZ, S_TEXT, S_TEXT};
+
+// An event the enricher filled (map_extra.h): $6 the rows as a JSON array, $7 the
+// mailbox, $8 its new history id, $9 the outcome when no row is stored, $10 the reason,
+// $11 the mailbox's new status. Rows are inserted like sb_comm's one; the event is
+// 'stored' when a row was new, 'duplicate' when all were there; communication_id is the
+// first row's. The checkpoint only moves forward (GREATEST), in this transaction.
+static const char s_extra_sql[] =
+    "WITH seen AS (SELECT 1 FROM webhook_events WHERE event_id = $1),"
+    " r AS (SELECT * FROM jsonb_to_recordset($6) AS x(ord int, channel text, direction text,"
+    "   provider text, external_id text, thread_id text, from_address text, to_address text,"
+    "   subject text, body text, status text, occurred_at timestamptz, match_phone text,"
+    "   match_email text) WHERE NOT EXISTS (SELECT 1 FROM seen)),"
+    " c AS (INSERT INTO communications (customer_id, channel, direction, provider,"
+    "   external_id, thread_id, from_address, to_address, subject, body, status, occurred_at)"
+    "   SELECT LEAST((SELECT min(id) FROM customers WHERE phone_e164 = r.match_phone),"
+    "     (SELECT min(id) FROM customers WHERE email_norm = r.match_email)),"
+    "     channel, direction, provider, external_id, thread_id, from_address, to_address,"
+    "     subject, body, status, COALESCE(occurred_at, to_timestamp($3 / 1000.0))"
+    "   FROM r ORDER BY ord"
+    "   ON CONFLICT (provider, channel, external_id) DO NOTHING"
+    "   RETURNING id, provider, channel, external_id),"
+    " f AS (SELECT provider, channel, external_id FROM r ORDER BY ord LIMIT 1),"
+    " m AS (UPDATE mailboxes SET history_id = GREATEST(history_id, $8),"
+    "   status = COALESCE($11, status), updated_at = now()"
+    "   WHERE $7::text IS NOT NULL AND lower(email) = lower($7)"
+    "   AND NOT EXISTS (SELECT 1 FROM seen) RETURNING 1)"
+    " INSERT INTO webhook_events (event_id, source, received_at, outcome, reason,"
+    "   communication_id, headers, body)"
+    " SELECT $1, $2, to_timestamp($3 / 1000.0),"
+    "   CASE WHEN EXISTS (SELECT 1 FROM c) THEN 'stored'"
+    "     WHEN EXISTS (SELECT 1 FROM r) THEN 'duplicate' ELSE $9 END, $10,"
+    "   COALESCE((SELECT c.id FROM c JOIN f USING (provider, channel, external_id)),"
+    "     (SELECT x.id FROM communications x JOIN f USING (provider, channel, external_id))),"
+    "   $4, $5"
+    " ON CONFLICT (event_id) DO NOTHING RETURNING outcome";
+#define S_EXTRA_PARAMS 11
+_Static_assert(S_EXTRA_PARAMS <= S_COMM_PARAMS, "s_params_t holds every statement's parameters");
+static const Oid s_extra_types[S_EXTRA_PARAMS] = {S_TEXT, S_TEXT, S_INT8, S_JSONB, S_BYTEA, S_JSONB,
+                                                  S_TEXT, S_INT8, S_TEXT, S_TEXT,  S_TEXT};
 
 // An event without a communication: rejected, ignored, or failed.
 static const char s_event_sql[] =
@@ -233,7 +273,9 @@ s_prepare_all(sb_db_t *self, sb_err_t *err)
     if (self->prepared)
         return 0;
     if (s_prepare(self->conn, "sb_comm", s_comm_sql, S_COMM_PARAMS, s_comm_types, err) != 0 ||
-        s_prepare(self->conn, "sb_event", s_event_sql, S_EVENT_PARAMS + 2, s_event_types, err) != 0 ||
+        s_prepare(self->conn, "sb_extra", s_extra_sql, S_EXTRA_PARAMS, s_extra_types, err) != 0 ||
+        s_prepare(self->conn, "sb_event", s_event_sql, S_EVENT_PARAMS + 2, s_event_types, err) !=
+            0 ||
         s_prepare(self->conn, "sb_call", sb_db_call_sql, SB_DB_CALL_PARAMS, sb_db_call_types,
                   err) != 0)
         return -1;
@@ -330,6 +372,14 @@ s_params(const sb_db_event_t *ev, const char *failed_reason, s_params_t *p)
     p->lengths[4] = env->body ? (int)env->body_len : 0;
     p->formats[4] = 1;
     const sb_map_t *map = ev->map;
+    if (failed_reason == NULL && map->kind == SB_MAP_EXTRA) {
+        const sb_map_extra_t *x = map->extra;
+        const char *extra[] = {x->rows_json, x->mailbox_email, x->history_id,
+                               x->outcome,   x->reason,        x->mailbox_status};
+        for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+            p->values[S_EVENT_PARAMS + i] = extra[i];
+        return;
+    }
     if (failed_reason == NULL && map->kind == SB_MAP_CALL) { // db_call.h
         p->values[5] = map->call;
         p->values[6] = ev->call_locks;
@@ -357,6 +407,9 @@ s_send_event(PGconn *conn, const sb_db_event_t *ev, const char *failed_reason)
     s_params_t p;
     s_params(ev, failed_reason, &p);
     int comm = failed_reason == NULL && ev->map->kind == SB_MAP_COMMUNICATION;
+    if (failed_reason == NULL && ev->map->kind == SB_MAP_EXTRA)
+        return PQsendQueryPrepared(conn, "sb_extra", S_EXTRA_PARAMS, p.values, p.lengths, p.formats,
+                                   0);
     if (failed_reason == NULL && ev->map->kind == SB_MAP_CALL)
         return PQsendQueryPrepared(conn, "sb_call", SB_DB_CALL_PARAMS, p.values, p.lengths,
                                    p.formats, 0);

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <jansson.h>
 #include "map_ringcentral.h"
+#include "map_extra.h"
 #include "map_call.h"
 #include "sb_mem.h"
 #include "sb_phone.h"
@@ -218,6 +219,10 @@ sb_map_event(const sb_envelope_t *env, const char *default_cc, sb_map_t *out)
                   env->reason && *env->reason ? env->reason : "verification_failed");
     } else if (env->verdict == NULL || strcmp(env->verdict, "accepted") != 0) {
         s_outcome(out, SB_MAP_REJECTED, "not_verified"); // fail closed
+    } else if (env->extra != NULL && env->extra[0] != '\0') {
+        out->kind = SB_MAP_EXTRA; // the enricher fetched what the body only announced
+        out->extra = sb_map_extra_parse(env->extra, strlen(env->extra), default_cc);
+        out->reason = out->extra->reason ? sb_xstrdup(out->extra->reason) : NULL; // for logs
     } else if (strcmp(source, "ringcentral_sms") == 0) {
         sb_map_ringcentral_sms(env->body, env->body_len, default_cc, out);
     } else if (strcmp(source, "ringcentral_call") == 0) {
@@ -246,6 +251,7 @@ sb_map_release(sb_map_t *self)
     free(c->occurred_at);
     free(c->match_phone);
     free(c->match_email);
+    sb_map_extra_destroy(&self->extra);
     free(self->call);
     memset(self, 0, sizeof *self);
 }

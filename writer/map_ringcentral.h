@@ -10,6 +10,7 @@
  * Decisions, in order:
  *   verifier verdict "rejected"          -> rejected, the verifier's reason
  *   verdict not "accepted"               -> rejected 'not_verified' (fail closed)
+ *   an `extra` frame from the enricher   -> SB_MAP_EXTRA (map_extra.h), whatever the source
  *   source ringcentral_call              -> SB_MAP_CALL or ignored/rejected (map_call.h)
  *   source gmail_push                    -> ignored 'gmail_enricher_not_yet_supported'
  *   other sources                        -> rejected 'unknown_source'
@@ -30,6 +31,7 @@ typedef enum {
     SB_MAP_COMMUNICATION, // comm is filled: insert it (the row becomes 'stored' or 'duplicate')
     SB_MAP_IGNORED,       // valid but nothing to store yet; reason says why
     SB_MAP_REJECTED,      // failed verification or unusable payload; reason says why
+    SB_MAP_EXTRA,         // the enricher's rows: extra is filled (map_extra.h)
     SB_MAP_CALL,          // a telephony-session event: call and comm.external_id (map_call.h)
 } sb_map_kind_t;
 
@@ -53,8 +55,9 @@ typedef struct {
 
 typedef struct {
     sb_map_kind_t kind;
-    char *reason;   // owned; NULL for a communication
-    sb_comm_t comm; // filled only for SB_MAP_COMMUNICATION
+    char *reason;               // owned; NULL for a communication
+    sb_comm_t comm;             // filled only for SB_MAP_COMMUNICATION
+    struct sb_map_extra *extra; // owned; filled only for SB_MAP_EXTRA
     char *call;                 // owned JSON party states; filled only for SB_MAP_CALL
 } sb_map_t;
 

@@ -385,7 +385,7 @@ s_take(sb_writer_t *self)
     item->source = source;
     item->state = S_PENDING;
     sb_map_event(env, self->conf->default_cc, &item->map);
-    self->bytes += env->body_len;
+    self->bytes += env->body_len + (env->extra ? strlen(env->extra) : 0); // fetched e-mails
 }
 
 static int
