@@ -3,7 +3,7 @@
 Only the Python standard library plus psycopg2 (python3-psycopg2). Environment (set by
 tests/integration/CMakeLists.txt):
   SB_BUILD_DIR     cmake build dir: $SB_BUILD_DIR/{ingress/sb-ingress,verifier/sb-verifier,
-                   writer/sb-writer}
+                   enricher/sb-enricher,writer/sb-writer}
   SB_FIXTURES_DIR  shared/fixtures
   SB_SOURCE_DIR    the source tree
 
@@ -40,9 +40,10 @@ FIXTURES_DIR = os.environ.get("SB_FIXTURES_DIR") or os.path.abspath(
 BINARIES = {
     "ingress": os.path.join(BUILD_DIR, "ingress", "sb-ingress"),
     "verifier": os.path.join(BUILD_DIR, "verifier", "sb-verifier"),
+    "enricher": os.path.join(BUILD_DIR, "enricher", "sb-enricher"),
     "writer": os.path.join(BUILD_DIR, "writer", "sb-writer"),
 }
-STAGES = ("writer", "verifier", "ingress")  # start order: the receivers first
+STAGES = ("writer", "enricher", "verifier", "ingress")  # start order: the receivers first
 
 # Test secrets. The RingCentral ones are the fixtures' (they are what the fixtures were
 # signed with); the Gmail one is ours.
@@ -516,7 +517,7 @@ class StageProcess:
 
 
 class Pipeline:
-    """sb-writer, sb-verifier and sb-ingress on free ports, logs in a temp dir.
+    """sb-writer, sb-enricher, sb-verifier and sb-ingress on free ports, logs in a temp dir.
 
     overrides: env values by name; they go to every stage that uses the variable (see
     STAGE_VARS); a value None removes the variable. Also accepted:
@@ -533,6 +534,15 @@ class Pipeline:
                      "METRICS_LISTEN", "RINGCENTRAL_VERIFICATION_TOKEN",
                      "RINGCENTRAL_WEBHOOK_SECRET", "GMAIL_PUSH_TOKEN",
                      "SWITCHBOARD_ALLOW_UNVERIFIED", "LOG_LEVEL"],
+        "enricher": ["ENRICHER_PULL_ENDPOINT", "ENRICHER_PUSH_ENDPOINT", "ACK_ENDPOINT",
+                     "METRICS_LISTEN", "DATABASE_URL", "DEFAULT_COUNTRY_CODE", "LOG_LEVEL",
+                     "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GOOGLE_TOKEN_URL",
+                     "GMAIL_API_BASE_URL", "GMAIL_FULL_SYNC_MAX_MESSAGES",
+                     "GMAIL_MAX_MESSAGES_PER_PUSH", "ENRICHER_MAX_INFLIGHT",
+                     "ENRICHER_MAX_EVENTS", "ENRICHER_HTTP_TIMEOUT_MS",
+                     "ENRICHER_HTTP_ATTEMPTS", "ENRICHER_HTTP_BACKOFF_MS",
+                     "RINGCENTRAL_SERVER_URL", "RINGCENTRAL_CLIENT_ID",
+                     "RINGCENTRAL_CLIENT_SECRET", "RINGCENTRAL_JWT"],
         "writer": ["DATABASE_URL", "WRITER_PULL_ENDPOINT", "ACK_ENDPOINT", "METRICS_LISTEN",
                    "WRITER_BATCH_ROWS", "DEFAULT_COUNTRY_CODE", "LOG_LEVEL"],
     }
@@ -543,9 +553,10 @@ class Pipeline:
         wait_ok = overrides.pop("wait_ok", True)
         self.tmp = tempfile.mkdtemp(prefix="sb-itest-run-")
         self._cleanup = _register_cleanup(self.destroy)
-        (self.http_port, p1, p2, p3, p4, p5) = free_ports(6)
+        (self.http_port, p1, p2, p3, p4, p5, p6, p7) = free_ports(8)
         self.ports = {"http": self.http_port, "verifier_pull": p1, "writer_pull": p2,
-                      "ack": p3, "verifier_metrics": p4, "writer_metrics": p5}
+                      "ack": p3, "verifier_metrics": p4, "writer_metrics": p5,
+                      "enricher_pull": p6, "enricher_metrics": p7}
         self.spool_dir = os.path.join(self.tmp, "spool")
         common = {
             "LOG_LEVEL": "info",
@@ -559,7 +570,9 @@ class Pipeline:
             "INGRESS_PUSH_ENDPOINT": ">tcp://127.0.0.1:%d" % p1,
             "INGRESS_ACK_ENDPOINT": "@tcp://127.0.0.1:%d" % p3,
             "VERIFIER_PULL_ENDPOINT": "@tcp://127.0.0.1:%d" % p1,
-            "VERIFIER_PUSH_ENDPOINT": ">tcp://127.0.0.1:%d" % p2,
+            "VERIFIER_PUSH_ENDPOINT": ">tcp://127.0.0.1:%d" % p6,
+            "ENRICHER_PULL_ENDPOINT": "@tcp://127.0.0.1:%d" % p6,
+            "ENRICHER_PUSH_ENDPOINT": ">tcp://127.0.0.1:%d" % p2,
             "ACK_ENDPOINT": ">tcp://127.0.0.1:%d" % p3,
             "RINGCENTRAL_VERIFICATION_TOKEN": VERIFICATION_TOKEN,
             "GMAIL_PUSH_TOKEN": GMAIL_PUSH_TOKEN,
@@ -568,7 +581,8 @@ class Pipeline:
             "WRITER_BATCH_ROWS": "500",
             "DEFAULT_COUNTRY_CODE": "1",
         }
-        metrics = {"verifier": "127.0.0.1:%d" % p4, "writer": "127.0.0.1:%d" % p5}
+        metrics = {"verifier": "127.0.0.1:%d" % p4, "writer": "127.0.0.1:%d" % p5,
+                   "enricher": "127.0.0.1:%d" % p7}
         base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TZ", "ASAN_OPTIONS",
                                            "UBSAN_OPTIONS", "LSAN_OPTIONS")
                 if k in os.environ}
@@ -614,6 +628,7 @@ class Pipeline:
                                % tail(self.stages["writer"].logpath))
         if self.seed and self.maria_id is None:
             self.maria_id = self.add_customer(MARIA["name"], MARIA["phone"], MARIA["email"])
+        self.stages["enricher"].start()
         self.stages["verifier"].start()
         self.stages["ingress"].start()
         self.wait_ready(wait_ok)
