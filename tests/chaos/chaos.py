@@ -52,6 +52,10 @@ import harness  # noqa: E402
 
 SMS_PHONES = ["+1 (415) 555-%04d", "(415) 555-%04d", "415.555.%04d", "1415555%04d"]
 CALL_SCENARIOS = ("call-inbound-answered", "call-inbound-missed", "call-outbound")
+# The final communications.status of a call once all its events arrived, in any order
+# (SPEC "Calls"; tests/integration/test_calls.py checks every column, this only the end).
+CALL_FINAL_STATUS = {"call-inbound-answered": "completed", "call-inbound-missed": "missed",
+                     "call-outbound": "completed"}
 OPEN_CALLS = 24  # calls in progress at once in the stream (their events interleave)
 
 
@@ -89,6 +93,8 @@ class Workload:
         rnd = random.Random(seed)
         self.tag = tag or "%06d" % rnd.randint(100000, 999999)
         self.templates = [_CallTemplate(s) for s in CALL_SCENARIOS] if call_share > 0 else []
+        self.session_template = {}  # tsid -> index into CALL_SCENARIOS
+        self.session_events = {}  # tsid -> events of it in the workload
         self.items = []
         open_calls = []  # [template index, next event, session number]
         n_sms = n_sessions = 0
@@ -98,7 +104,10 @@ class Workload:
                     open_calls.append([rnd.randrange(len(self.templates)), 0, n_sessions])
                     n_sessions += 1
                 c = open_calls[rnd.randrange(len(open_calls))]
-                self.items.append(("call", self.tsid(c[2]), (c[0], c[1], c[2])))
+                tsid = self.tsid(c[2])
+                self.items.append(("call", tsid, (c[0], c[1], c[2])))
+                self.session_template[tsid] = c[0]
+                self.session_events[tsid] = self.session_events.get(tsid, 0) + 1
                 c[1] += 1
                 if c[1] == len(self.templates[c[0]].events):
                     open_calls.remove(c)
@@ -482,6 +491,87 @@ def metric(port, name, path="/metrics"):
     return total if seen else None
 
 
+def vm_rss_kb(pid):
+    """VmRSS of a process in KiB from /proc, or None."""
+    try:
+        with open("/proc/%d/status" % pid, "rb") as f:
+            for line in f:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+INGRESS_METRICS = ("sb_events_redelivered_total", "sb_events_acked_total",
+                   "sb_push_blocked_total", "sb_spool_depth", "sb_spool_bytes")
+
+
+class Sampler:
+    """Every `interval` s: VmRSS of every stage process, the ingress's health document and
+    a few of its metrics. samples: list of dicts {"t": monotonic, "wall": time.time(),
+    "rss": {stage: KiB},
+    "health": (status, doc), "m": {metric: value}}."""
+
+    def __init__(self, p, interval=0.5, metrics=INGRESS_METRICS):
+        self.p = p
+        self.interval = interval
+        self.metrics = metrics
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self):
+        self._thread = threading.Thread(target=self._main, name="sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def sample(self):
+        s = {"t": time.monotonic(), "wall": time.time(), "rss": {}, "health": None, "m": {}}
+        for name, st in self.p.stages.items():
+            if st.alive():
+                s["rss"][name] = vm_rss_kb(st.proc.pid)
+        try:
+            s["health"] = self.p.health()
+        except (OSError, ValueError):
+            pass
+        text = None
+        try:
+            text = harness.http_request(self.p.http_port, "GET", "/metrics", timeout=3).body
+        except OSError:
+            pass
+        if text:
+            for line in text.decode("utf-8", "replace").splitlines():
+                name = line.split("{", 1)[0].split(" ", 1)[0]
+                if name in self.metrics:
+                    try:
+                        s["m"][name] = s["m"].get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+                    except ValueError:
+                        pass
+        return s
+
+    def _main(self):
+        while not self._stop.is_set():
+            self.samples.append(self.sample())
+            self._stop.wait(self.interval)
+
+    def max_rss(self):
+        out = {}
+        for s in self.samples:
+            for k, v in s["rss"].items():
+                if v is not None:
+                    out[k] = max(out.get(k, 0), v)
+        return out
+
+    def between(self, t0, t1):
+        return [s for s in self.samples if t0 <= s["t"] < t1]
+
+
 def wait_drained(p, timeout):
     """Wait until the ingress reports spool depth 0. -> (ok, seconds, last health doc)."""
     t0 = time.monotonic()
@@ -545,6 +635,22 @@ def tally(p, w, gen):
     calls_stored = any(ch == "call" for ch, _e in comm_count)
     channel_of = {"sms": "sms", "call": "call"}
     checked_kinds = ["sms"] + (["call"] if calls_stored else [])
+    # A call whose every event is in the workload and acked ends in its fixture's status.
+    call_wrong, calls_complete = [], 0
+    if calls_stored:
+        status = dict(p.query(
+            "SELECT external_id, status FROM communications WHERE provider = 'ringcentral' "
+            "AND channel = 'call' AND external_id LIKE %s", ("s-c0ffee" + w.tag + "%",)))
+        acked_events = {}
+        for idx, (kind, key, _a) in enumerate(w.items):
+            if kind == "call" and gen.acked[idx]:
+                acked_events[key] = acked_events.get(key, 0) + 1
+        for tsid, t in w.session_template.items():
+            if acked_events.get(tsid, 0) == len(w.templates[t].events):
+                calls_complete += 1
+                want = CALL_FINAL_STATUS[CALL_SCENARIOS[t]]
+                if status.get(tsid) != want:
+                    call_wrong.append((tsid, status.get(tsid), want))
     comm_missing, comm_dup, sms_not_once_stored = [], [], []
     comm_expected = 0
     for (kind, key), was_acked in item_acked.items():
@@ -567,7 +673,8 @@ def tally(p, w, gen):
         "bad_outcomes": bad_outcomes, "calls_stored": calls_stored,
         "comm_expected": comm_expected, "comm_rows": sum(comm_count.values()),
         "comm_missing": comm_missing, "comm_dup": comm_dup,
-        "sms_not_once_stored": sms_not_once_stored,
+        "sms_not_once_stored": sms_not_once_stored, "call_wrong_status": call_wrong,
+        "calls_complete": calls_complete,
     }
 
 
@@ -575,13 +682,15 @@ def summary(t):
     return ("acked=%d stored=%d lost=%d duplicated=%d | attempts=%d items=%d items_acked=%d "
             "event_rows=%d (of unacked attempts %d, unknown %d) | communications: "
             "expected=%d rows=%d missing=%d duplicated=%d (calls %s) | bad outcomes=%d, "
-            "sms without exactly one 'stored'=%d" % (
+            "sms without exactly one 'stored'=%d, complete calls in a wrong final "
+            "status=%d of %d" % (
                 t["acked"], t["stored"], len(t["lost"]), len(t["duplicated"]), t["attempts"],
                 t["items"], t["items_acked"], t["rows"], t["stored_unacked"],
                 len(t["unknown"]), t["comm_expected"], t["comm_rows"],
                 len(t["comm_missing"]), len(t["comm_dup"]),
                 "checked" if t["calls_stored"] else "not stored yet: only their events checked",
-                len(t["bad_outcomes"]), len(t["sms_not_once_stored"])))
+                len(t["bad_outcomes"]), len(t["sms_not_once_stored"]),
+                len(t["call_wrong_status"]), t["calls_complete"]))
 
 
 def problems(t):
@@ -593,7 +702,9 @@ def problems(t):
                       ("bad_outcomes", "rows with an unexpected outcome"),
                       ("comm_missing", "acked communications without a row"),
                       ("comm_dup", "communications stored twice"),
-                      ("sms_not_once_stored", "SMS whose event rows do not say 'stored' once")):
+                      ("sms_not_once_stored", "SMS whose event rows do not say 'stored' once"),
+                      ("call_wrong_status", "complete calls not in their final status "
+                       "(tsid, got, want)")):
         if t[key]:
             out.append("%d %s, e.g. %r" % (len(t[key]), what, t[key][:5]))
     if not out and t["acked"] != t["stored"]:  # cannot happen without one of the above
