@@ -116,10 +116,9 @@ s_open_sockets(sb_ingress_t *self, sb_err_t *err)
     zsock_set_sndhwm(self->push, SB_INGRESS_PUSH_HWM);
     zsock_set_linger(self->push, 0); // the spool keeps everything: nothing to flush on exit
     zsock_set_rcvhwm(self->acks, 0); // acks are small; never drop one at a high-water mark
-    if (zsock_attach(self->push, self->conf->push_endpoint, false) != 0) {
-        sb_err_set(err, 0, "invalid INGRESS_PUSH_ENDPOINT \"%s\"", self->conf->push_endpoint);
+    self->push_peers = sb_resolver_new(self->push, self->conf->push_endpoint, err);
+    if (self->push_peers == NULL)
         return -1;
-    }
     char *topic = sb_ack_topic(sb_spool_epoch(self->spool));
     zsock_set_subscribe(self->acks, topic);
     free(topic);
@@ -398,6 +397,8 @@ static void
 s_tick(sb_ingress_t *self, int64_t now)
 {
     sb_err_t err = {0};
+    if (sb_resolver_refresh(self->push_peers, &err) != 0)
+        sb_log_warn(NULL, "INGRESS_PUSH_ENDPOINT: %s", err.msg);
     int pushed = sb_spool_due(self->spool, now, SB_INGRESS_REDELIVER_BATCH, s_push, self, &err);
     if (pushed < 0)
         sb_log_error(NULL, "could not read the spool for redelivery: %s", err.msg);
@@ -497,6 +498,7 @@ sb_ingress_destroy(sb_ingress_t **self_p)
         MHD_destroy_response(self->ok);
     if (self->busy)
         MHD_destroy_response(self->busy);
+    sb_resolver_destroy(&self->push_peers);
     zsock_destroy(&self->push);
     zsock_destroy(&self->acks);
     sb_spool_destroy(&self->spool);

@@ -7,6 +7,7 @@
 #include <microhttpd.h>
 #include "ingress.h"
 #include "sb_metrics.h"
+#include "sb_resolver.h"
 #include "sb_spool.h"
 
 #define SB_INGRESS_MAX_INSTANCES 64 // stage replicas tracked by heartbeat
@@ -36,6 +37,7 @@ struct sb_ingress {
     sb_spool_t *spool;               // durable queue
     struct MHD_Daemon *httpd;        // external-epoll daemon
     zsock_t *push;                   // to the verifiers
+    sb_resolver_t *push_peers;       // connects push to every verifier replica
     zsock_t *acks;                   // SUB: acks and heartbeats
     sb_ingress_waiting_t *waiting;   // appended, waiting for their flush (oldest first)
     sb_ingress_waiting_t **waiting_tail; // where the next one is linked

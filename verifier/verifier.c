@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include "sb_log.h"
 #include "sb_mem.h"
+#include "sb_resolver.h"
 #include "verifier.h"
 #include "verify_ringcentral.h"
 #include "sb_banned.h"
@@ -331,6 +332,8 @@ struct sb_verifier {
     zsock_t *pull;                         // events in
     zsock_t *push;                         // events out, blocking (backpressure)
     zsock_t *pub;                          // heartbeats, NULL when no ACK_ENDPOINT
+    sb_resolver_t *push_peers;             // push to every replica of the next stage
+    sb_resolver_t *pub_peers;              // pub to every ingress replica, or NULL
     zpoller_t *poller;                     // over pull
     sb_google_verifier_t *google;          // Pub/Sub JWTs, NULL without GMAIL_PUSH_AUDIENCE
     char *instance;                        // name in heartbeats
@@ -413,11 +416,16 @@ sb_verifier_new(const sb_verifier_config_t *conf, sb_err_t *err)
     self->pull = s_socket(ZMQ_PULL, conf->pull_endpoint, true, "pull", err);
     if (self->pull == NULL)
         goto fail;
-    self->push = s_socket(ZMQ_PUSH, conf->push_endpoint, false, "push", err);
-    if (self->push == NULL)
+    self->push = zsock_new(ZMQ_PUSH);
+    if (self->push == NULL) {
+        sb_err_set(err, errno, "could not create the push socket");
         goto fail;
+    }
     zsock_set_linger(self->push, S_PUSH_LINGER_MS);
     zsock_set_sndtimeo(self->push, S_SEND_TIMEOUT_MS);
+    self->push_peers = sb_resolver_new(self->push, conf->push_endpoint, err);
+    if (self->push_peers == NULL)
+        goto fail;
     if (s_configured(conf->ack_endpoint)) {
         self->pub = zsock_new(ZMQ_PUB);
         if (self->pub == NULL) {
@@ -426,11 +434,9 @@ sb_verifier_new(const sb_verifier_config_t *conf, sb_err_t *err)
         }
         zsock_set_sndhwm(self->pub, S_PUB_SNDHWM); // before connecting: it applies per pipe
         zsock_set_linger(self->pub, 0);
-        if (zsock_attach(self->pub, conf->ack_endpoint, false) != 0) {
-            sb_err_set(err, errno, "could not attach the heartbeat socket to \"%s\"",
-                       conf->ack_endpoint);
+        self->pub_peers = sb_resolver_new(self->pub, conf->ack_endpoint, err);
+        if (self->pub_peers == NULL)
             goto fail;
-        }
     }
     self->poller = zpoller_new(self->pull, NULL);
     if (s_configured(conf->metrics_listen)) {
@@ -455,6 +461,8 @@ sb_verifier_destroy(sb_verifier_t **self_p)
     sb_metrics_server_destroy(&self->server); // first: it reads the registry
     zpoller_destroy(&self->poller);
     sb_google_verifier_destroy(&self->google);
+    sb_resolver_destroy(&self->pub_peers);
+    sb_resolver_destroy(&self->push_peers);
     zsock_destroy(&self->pub);
     zsock_destroy(&self->push);
     zsock_destroy(&self->pull);
@@ -572,6 +580,11 @@ s_receive_one(sb_verifier_t *self, volatile sig_atomic_t *stop)
 int
 sb_verifier_step(sb_verifier_t *self, int timeout_ms, volatile sig_atomic_t *stop)
 {
+    sb_err_t err = {0};
+    if (sb_resolver_refresh(self->push_peers, &err) != 0)
+        sb_log_warn(NULL, "VERIFIER_PUSH_ENDPOINT: %s", err.msg);
+    if (self->pub_peers != NULL && sb_resolver_refresh(self->pub_peers, &err) != 0)
+        sb_log_warn(NULL, "ACK_ENDPOINT: %s", err.msg);
     s_heartbeat_maybe(self);
     if (zpoller_wait(self->poller, timeout_ms) != self->pull)
         return 0;

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include "writer.h"
 #include "db.h"
+#include "sb_resolver.h"
 #include "map_ringcentral.h"
 #include "migrate.h"
 #include "sb_envelope.h"
@@ -67,6 +68,7 @@ struct sb_writer {
     zsock_t *pull;                  // events in
     zsock_t *pub;                   // acks and heartbeats out
     zpoller_t *poller;              // over pull
+    sb_resolver_t *pub_peers;       // connects pub to every ingress replica
     sb_db_t *db;
     s_item_t *items;               // the batch in hand, conf->batch_rows slots
     size_t n;                      // events in the batch
@@ -197,10 +199,9 @@ sb_writer_new(const sb_writer_config_t *conf, sb_metrics_t *metrics, sb_err_t *e
         sb_err_set(err, errno, "could not attach WRITER_PULL_ENDPOINT \"%s\"", conf->pull_endpoint);
         goto fail;
     }
-    if (zsock_attach(self->pub, conf->ack_endpoint, false) != 0) {
-        sb_err_set(err, errno, "could not attach ACK_ENDPOINT \"%s\"", conf->ack_endpoint);
+    self->pub_peers = sb_resolver_new(self->pub, conf->ack_endpoint, err);
+    if (self->pub_peers == NULL)
         goto fail;
-    }
     self->poller = zpoller_new(self->pull, NULL);
     return self;
 fail:
@@ -229,6 +230,7 @@ sb_writer_destroy(sb_writer_t **self_p)
         return;
     s_batch_clear(self);
     zpoller_destroy(&self->poller);
+    sb_resolver_destroy(&self->pub_peers);
     zsock_destroy(&self->pull);
     zsock_destroy(&self->pub);
     sb_db_destroy(&self->db);
@@ -244,6 +246,9 @@ static void
 s_tick(sb_writer_t *self)
 {
     int64_t now = s_now_ms();
+    sb_err_t why = {0};
+    if (sb_resolver_refresh(self->pub_peers, &why) != 0)
+        sb_log_warn(NULL, "ACK_ENDPOINT: %s", why.msg);
     if (now < self->next_heartbeat_ms)
         return;
     self->next_heartbeat_ms = now + SB_WRITER_HEARTBEAT_MS;
