@@ -12,6 +12,7 @@
 #include <czmq.h>
 #include "enricher.h"
 #include "gmail.h"
+#include "enrich_ringcentral.h"
 #include "sb_log.h"
 #include "sb_mem.h"
 #include "sb_banned.h"
@@ -83,6 +84,7 @@ typedef struct {
 
 static const s_handler_t s_handlers[] = {
     {"gmail_push", sb_gmail_handler_new, sb_gmail_handler_destroy, sb_gmail_handler_handle},
+    {"ringcentral_sms", sb_rc_handler_new, sb_rc_handler_destroy, sb_rc_handler_handle},
 };
 #define S_N_HANDLERS (sizeof s_handlers / sizeof s_handlers[0])
 

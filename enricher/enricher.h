@@ -21,7 +21,8 @@
  * env) takes ownership of env; destroy frees the state at exit, after the drain. A handler
  * uses sb_enricher_fetch() for HTTP (never blocking calls), sb_enricher_timer() for
  * delays, sb_enricher_config() for its settings, sb_enricher_metrics() for its series.
- * Today: "gmail_push" -> gmail.c. Handlers may pass an event through unchanged
+ * Today: "gmail_push" -> gmail.c, "ringcentral_sms" -> enrich_ringcentral.c (message-store
+ * fetches). Handlers may pass an event through unchanged
  * (sb_enricher_forward with extra NULL) when it needs nothing.
  *
  * Backpressure: no new event is read while ENRICHER_MAX_EVENTS are in hand or events

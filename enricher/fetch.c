@@ -103,6 +103,13 @@ sb_fetch_req_bearer(sb_fetch_req_t *req, const char *token)
 }
 
 void
+sb_fetch_req_authorization(sb_fetch_req_t *req, const char *value)
+{
+    s_wipe_free(req->auth);
+    req->auth = sb_xasprintf("Authorization: %s", value);
+}
+
+void
 sb_fetch_req_form(sb_fetch_req_t *req, const char *body)
 {
     s_wipe_free(req->form);

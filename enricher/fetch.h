@@ -46,6 +46,9 @@ void sb_fetch_destroy(sb_fetch_t **self_p);
 sb_fetch_req_t *sb_fetch_req_new(const char *url);
 // "Authorization: Bearer <token>" (copied; wiped when the request is freed).
 void sb_fetch_req_bearer(sb_fetch_req_t *req, const char *token);
+// "Authorization: <value>" instead, e.g. "Basic ..." for RingCentral's token endpoint
+// (copied; wiped when the request is freed).
+void sb_fetch_req_authorization(sb_fetch_req_t *req, const char *value);
 // Make it a POST of an application/x-www-form-urlencoded body (copied; wiped).
 void sb_fetch_req_form(sb_fetch_req_t *req, const char *body);
 // A short name for metrics and logs ("history", "message", "token" ...); static text.
