@@ -193,11 +193,14 @@ def test_malformed_json_rejected(ctx):
 
 
 def test_message_store_notification_ignored(ctx):
+    # This pipeline has no RingCentral API credentials, so the enricher cannot fetch the
+    # announced message (tests/integration/test_message_store.py does, from a fake).
     p = ctx.state["p"]
     before = comm_count(p)
     rows = post_and_wait(p, MESSAGE_STORE, {"Verification-Token": harness.VERIFICATION_TOKEN})
-    check_eq(rows[0]["outcome"], "ignored", "outcome of a message-store change notification")
-    check(rows[0]["communication_id"] is None, "ignored event has a communication_id")
+    check_eq((rows[0]["outcome"], rows[0]["reason"]), ("failed", "ringcentral_api_not_configured"),
+             "outcome of a message-store change notification without API credentials")
+    check(rows[0]["communication_id"] is None, "unfetched event has a communication_id")
     time.sleep(0.3)
     check_eq(comm_count(p), before, "communications after a message-store notification")
 
