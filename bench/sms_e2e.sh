@@ -137,14 +137,17 @@ if want switchboard; then
     export INGRESS_PUSH_ENDPOINT='>tcp://127.0.0.1:15557' VERIFIER_PULL_ENDPOINT='@tcp://127.0.0.1:15557'
     export VERIFIER_PUSH_ENDPOINT='>tcp://127.0.0.1:15558' WRITER_PULL_ENDPOINT='@tcp://127.0.0.1:15558'
     export INGRESS_ACK_ENDPOINT='@tcp://127.0.0.1:15559' ACK_ENDPOINT='>tcp://127.0.0.1:15559'
+    if [[ " ${SB_STAGES[*]} " == *" enricher "* ]]; then # SMS pass through it unchanged
+        export VERIFIER_PUSH_ENDPOINT='>tcp://127.0.0.1:15560' ENRICHER_PULL_ENDPOINT='@tcp://127.0.0.1:15560'
+        export ENRICHER_PUSH_ENDPOINT='>tcp://127.0.0.1:15558'
+    fi
     curl -s -o /dev/null -m 1 "http://$SB_HTTP/" && sb_die "something already listens on $SB_HTTP"
-    METRICS_LISTEN=127.0.0.1:19104 "$build_dir/writer/sb-writer" 2>>"$tmp/switchboard.log" &
-    pid[writer]=$!
-    METRICS_LISTEN=127.0.0.1:19102 "$build_dir/verifier/sb-verifier" 2>>"$tmp/switchboard.log" &
-    pid[verifier]=$!
-    "$build_dir/ingress/sb-ingress" 2>>"$tmp/switchboard.log" &
-    pid[ingress]=$!
-    if ! sb_wait_http "http://$SB_HTTP/api/webhooks/health" 30 "${pid[writer]}" "${pid[verifier]}" "${pid[ingress]}"; then
+    declare -A metrics_port=([verifier]=19102 [enricher]=19103 [writer]=19104 [ingress]=)
+    for s in "${SB_STAGES[@]}"; do
+        METRICS_LISTEN=127.0.0.1:${metrics_port[$s]} "$build_dir/$s/sb-$s" 2>>"$tmp/switchboard.log" &
+        pid[$s]=$!
+    done
+    if ! sb_wait_http "http://$SB_HTTP/api/webhooks/health" 30 "${pid[@]}"; then
         tail -n 20 "$tmp/switchboard.log" >&2
         sb_die "Switchboard did not become healthy (last: $SB_HTTP_STATUS $SB_HTTP_BODY)"
     fi

@@ -43,15 +43,21 @@ sb_ensure_deps() {
     DEBIAN_FRONTEND=noninteractive $cmd >&2
 }
 
-# The pipeline's binaries: what scripts/run and the benchmarks need (not the tests).
-SB_STAGE_TARGETS=(sb-ingress sb-verifier sb-writer)
+# The pipeline's stages in start order (receivers first), each built as
+# <build>/<stage>/sb-<stage>; the enricher once its directory is part of the build.
+SB_STAGES=(writer verifier ingress)
+if grep -q '^add_subdirectory(enricher)' "$SB_ROOT/CMakeLists.txt" 2>/dev/null; then
+    SB_STAGES=(writer enricher verifier ingress)
+fi
+# What scripts/run and the benchmarks build (not the tests).
+SB_STAGE_TARGETS=("${SB_STAGES[@]/#/sb-}")
 
-# sb_build DIR BUILD_TYPE [cmake args...]: configure DIR once, then build it (incremental):
-# every target, or only those in SB_BUILD_TARGETS when the caller sets it.
+# sb_build DIR BUILD_TYPE [cmake args...]: configure DIR (when new, or built with another
+# type), then build it (incremental): every target, or those in SB_BUILD_TARGETS if set.
 sb_build() {
     local dir=$1 type=$2
     shift 2
-    if [ ! -f "$dir/CMakeCache.txt" ]; then
+    if ! grep -qx "CMAKE_BUILD_TYPE:STRING=$type" "$dir/CMakeCache.txt" 2>/dev/null; then
         sb_say "configuring $dir ($type $*)"
         # Explicit returns: callers may run this under `||`, where set -e does not apply.
         cmake -S "$SB_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >&2 || return 1
