@@ -196,8 +196,8 @@ sb_map_ringcentral_sms(const char *body, size_t len, const char *default_cc, sb_
     } else if (!json_is_object(msg)) {
         s_outcome(out, SB_MAP_REJECTED, "unrecognized_payload");
     } else if (json_is_array(json_object_get(msg, "changes"))) {
-        // NEEDSWORK: the enricher will fetch the message by id; until then there is
-        // no text to store, only the fact that something changed.
+        // The enricher fetches the announced messages (enricher/enrich_ringcentral.h)
+        // and the event then arrives with an extra frame; this one did not pass it.
         s_outcome(out, SB_MAP_IGNORED, "message_store_change_needs_fetch");
     } else if (type && strcmp(type, "SMS") != 0) {
         s_outcome(out, SB_MAP_IGNORED, "unsupported_message_type"); // Fax, VoiceMail, Pager
