@@ -41,9 +41,9 @@ struct sb_ringcentral {
 
 // One HTTP exchange to make.
 typedef struct {
-    const char *method;       // "GET", "POST" ...
-    const char *path;         // for URLs and messages
-    const char *body;         // or NULL
+    const char *method; // "GET", "POST" ...
+    const char *path;   // for URLs and messages
+    const char *body;   // or NULL
     size_t body_len;
     const char *content_type; // of body
     bool token_request;       // Basic auth with the client credentials, else Bearer token
@@ -102,16 +102,17 @@ sb_ringcentral_t *
 sb_ringcentral_new(const sb_ringcentral_opts_t *opts, sb_err_t *err)
 {
     assert(opts);
-    const char *server = opts->server_url && *opts->server_url ? opts->server_url
-                                                               : SB_RC_DEFAULT_SERVER;
+    const char *server =
+        opts->server_url && *opts->server_url ? opts->server_url : SB_RC_DEFAULT_SERVER;
     if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0) {
         sb_err_set(err, 0, "invalid RingCentral server URL \"%s\": not http(s)", server);
         return NULL;
     }
     if (!opts->client_id || !*opts->client_id || !opts->client_secret || !*opts->client_secret ||
         !opts->jwt || !*opts->jwt) {
-        sb_err_set(err, 0, "cannot use the RingCentral API: RINGCENTRAL_CLIENT_ID, "
-                           "RINGCENTRAL_CLIENT_SECRET and RINGCENTRAL_JWT must all be set");
+        sb_err_set(err, 0,
+                   "cannot use the RingCentral API: RINGCENTRAL_CLIENT_ID, "
+                   "RINGCENTRAL_CLIENT_SECRET and RINGCENTRAL_JWT must all be set");
         return NULL;
     }
     sb_ringcentral_t *self = sb_xcalloc(1, sizeof *self);
@@ -310,8 +311,8 @@ s_exchange(sb_ringcentral_t *self, const s_req_t *req, sb_rc_response_t *res, s_
     meta->never_connected = rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_CONNECT ||
                             rc == CURLE_COULDNT_RESOLVE_PROXY;
     if (meta->excess)
-        sb_err_set(err, 0, "could not %s %s: response larger than %d bytes", req->method,
-                   req->path, SB_RC_MAX_BODY);
+        sb_err_set(err, 0, "could not %s %s: response larger than %d bytes", req->method, req->path,
+                   SB_RC_MAX_BODY);
     else
         sb_err_set(err, 0, "could not %s %s: %s", req->method, req->path,
                    curl_err[0] ? curl_err : curl_easy_strerror(rc));
@@ -393,15 +394,14 @@ s_token(sb_ringcentral_t *self, sb_err_t *err)
     s_drop_token(self);
     char *form = sb_ringcentral_token_form(self->jwt);
     s_req_t req = {"POST", S_TOKEN_PATH, form, strlen(form), "application/x-www-form-urlencoded",
-                   true, true};
+                   true,   true};
     sb_rc_response_t res;
     int rc = s_with_retries(self, &req, &res, err);
     s_wipe(&form);
     if (rc != 0)
         return -1;
     int64_t lifetime_ms = 0;
-    rc = sb_ringcentral_token_parse(res.status, res.body, res.len, &self->token, &lifetime_ms,
-                                    err);
+    rc = sb_ringcentral_token_parse(res.status, res.body, res.len, &self->token, &lifetime_ms, err);
     if (rc == 0)
         self->token_expires_ms = s_now_ms() + lifetime_ms;
     memset(res.body, 0, res.len); // it held the token

@@ -39,35 +39,35 @@
 #include "sb_err.h"
 
 #define SB_RC_DEFAULT_SERVER "https://platform.ringcentral.com"
-#define SB_RC_TOKEN_MARGIN_S 60       // renew the token this long before it expires
-#define SB_RC_MAX_ATTEMPTS 4          // tries per request, the first included; 1-10
-#define SB_RC_BACKOFF_MS 250          // first wait before a retry
-#define SB_RC_BACKOFF_MAX_MS 4000     // cap of the doubling wait
+#define SB_RC_TOKEN_MARGIN_S 60        // renew the token this long before it expires
+#define SB_RC_MAX_ATTEMPTS 4           // tries per request, the first included; 1-10
+#define SB_RC_BACKOFF_MS 250           // first wait before a retry
+#define SB_RC_BACKOFF_MAX_MS 4000      // cap of the doubling wait
 #define SB_RC_RETRY_AFTER_MAX_MS 10000 // a longer Retry-After is not waited for
-#define SB_RC_TIMEOUT_MS 15000        // one HTTP exchange, connect included
-#define SB_RC_MAX_BODY 4194304        // a larger response is an error
+#define SB_RC_TIMEOUT_MS 15000         // one HTTP exchange, connect included
+#define SB_RC_MAX_BODY 4194304         // a larger response is an error
 
 // Waits between tries go through this, so a stage can keep its heartbeats going (and a
 // test can record them instead of sleeping). Return non-zero to give up the request.
 typedef int (*sb_rc_sleep_fn)(int64_t ms, void *arg);
 
 typedef struct {
-    const char *server_url;      // RINGCENTRAL_SERVER_URL; NULL or "": the default
-    const char *client_id;       // RINGCENTRAL_CLIENT_ID
-    const char *client_secret;   // RINGCENTRAL_CLIENT_SECRET
-    const char *jwt;             // RINGCENTRAL_JWT
-    int max_attempts;            // 0: SB_RC_MAX_ATTEMPTS
-    int64_t backoff_ms;          // 0: SB_RC_BACKOFF_MS
-    int64_t backoff_max_ms;      // 0: SB_RC_BACKOFF_MAX_MS
-    int64_t retry_after_max_ms;  // 0: SB_RC_RETRY_AFTER_MAX_MS
-    long timeout_ms;             // 0: SB_RC_TIMEOUT_MS
-    sb_rc_sleep_fn sleep;        // NULL: nanosleep
+    const char *server_url;     // RINGCENTRAL_SERVER_URL; NULL or "": the default
+    const char *client_id;      // RINGCENTRAL_CLIENT_ID
+    const char *client_secret;  // RINGCENTRAL_CLIENT_SECRET
+    const char *jwt;            // RINGCENTRAL_JWT
+    int max_attempts;           // 0: SB_RC_MAX_ATTEMPTS
+    int64_t backoff_ms;         // 0: SB_RC_BACKOFF_MS
+    int64_t backoff_max_ms;     // 0: SB_RC_BACKOFF_MAX_MS
+    int64_t retry_after_max_ms; // 0: SB_RC_RETRY_AFTER_MAX_MS
+    long timeout_ms;            // 0: SB_RC_TIMEOUT_MS
+    sb_rc_sleep_fn sleep;       // NULL: nanosleep
     void *sleep_arg;
 } sb_ringcentral_opts_t;
 
 typedef struct {
-    long status;  // HTTP status of the final answer
-    char *body;   // owned, NUL-terminated (may hold NULs), "" when empty
+    long status; // HTTP status of the final answer
+    char *body;  // owned, NUL-terminated (may hold NULs), "" when empty
     size_t len;
 } sb_rc_response_t;
 
@@ -88,8 +88,8 @@ void sb_ringcentral_destroy(sb_ringcentral_t **self_p); // wipes the secrets it 
 // included); body may be NULL (then no Content-Type is sent), else JSON. idempotent: see
 // above. 0 with *res, or -1 with err (see above). Release res in both cases.
 int sb_ringcentral_request(sb_ringcentral_t *self, const char *method, const char *path,
-                           const char *body, size_t body_len, int idempotent,
-                           sb_rc_response_t *res, sb_err_t *err);
+                           const char *body, size_t body_len, int idempotent, sb_rc_response_t *res,
+                           sb_err_t *err);
 int sb_ringcentral_get(sb_ringcentral_t *self, const char *path, sb_rc_response_t *res,
                        sb_err_t *err);
 // POST a JSON body. Not idempotent (see above).

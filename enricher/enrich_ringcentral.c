@@ -67,8 +67,7 @@ struct s_rc {
     sb_counter_t *tokens[3];          // sb_rc_token_requests_total{result}
 };
 
-static const char *const s_msg_results[] = {"ok", "not_found", "refused", "unrecognized",
-                                            "failed"};
+static const char *const s_msg_results[] = {"ok", "not_found", "refused", "unrecognized", "failed"};
 static const char *const s_token_results[] = {"ok", "refused", "failed"};
 
 static int64_t
@@ -132,13 +131,15 @@ sb_rc_changes_parse(const char *body, size_t len, sb_rc_changes_t *out)
     out->extension_id = s_id_text(json_object_get(msg, "extensionId"));
     size_t i;
     const json_t *change;
-    json_array_foreach(changes, i, change) {
+    json_array_foreach(changes, i, change)
+    {
         const char *type = json_string_value(json_object_get(change, "type"));
         if (type == NULL || strcmp(type, "SMS") != 0)
             continue; // Fax, VoiceMail, Pager: not what this pipeline stores
         size_t j;
         const json_t *value;
-        json_array_foreach(json_object_get(change, "newMessageIds"), j, value) {
+        json_array_foreach(json_object_get(change, "newMessageIds"), j, value)
+        {
             char *id = s_id_text(value);
             if (id != NULL && out->n_ids < SB_RC_MAX_IDS)
                 s_add_id(out, id);
@@ -305,8 +306,8 @@ s_job_finish(s_job_t *job)
 static void
 s_msg_final(s_msg_t *m, s_msg_state_t state)
 {
-    static const size_t result[] = {[S_OK] = 0, [S_GONE] = 1, [S_REFUSED] = 2, [S_BAD] = 3,
-                                    [S_FAILED] = 4};
+    static const size_t result[] = {
+        [S_OK] = 0, [S_GONE] = 1, [S_REFUSED] = 2, [S_BAD] = 3, [S_FAILED] = 4};
     m->state = state;
     sb_counter_add(m->job->rc->fetched[result[state]], 1);
     if (--m->job->pending == 0)
@@ -458,8 +459,9 @@ s_on_token(sb_fetch_req_t *req, void *arg)
         // meanwhile let the ingress keep the events.
         sb_counter_add(rc->tokens[1], 1);
         rc->blocked_until_ms = s_now_ms() + SB_RC_TOKEN_BLOCK_MS;
-        sb_log_error(NULL, "%s; check RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET and "
-                           "RINGCENTRAL_JWT (no new request for %d s)",
+        sb_log_error(NULL,
+                     "%s; check RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET and "
+                     "RINGCENTRAL_JWT (no new request for %d s)",
                      err.msg, SB_RC_TOKEN_BLOCK_MS / 1000);
     }
     // Take the whole list first: finishing a job frees it, and a 401 in a callback of a
@@ -509,8 +511,8 @@ sb_rc_handler_new(sb_enricher_t *enricher, sb_err_t *err)
     rc->conf = sb_enricher_config(enricher);
     if (s_set(rc->conf->rc_client_id) && s_set(rc->conf->rc_client_secret) &&
         s_set(rc->conf->rc_jwt))
-        rc->basic = sb_ringcentral_basic_credentials(rc->conf->rc_client_id,
-                                                     rc->conf->rc_client_secret);
+        rc->basic =
+            sb_ringcentral_basic_credentials(rc->conf->rc_client_id, rc->conf->rc_client_secret);
     else
         sb_log_warn(NULL, "RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET or RINGCENTRAL_JWT "
                           "is not set: message-store SMS notifications cannot be fetched and "

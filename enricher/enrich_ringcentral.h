@@ -47,7 +47,7 @@ void sb_rc_handler_handle(void *state, sb_enricher_t *enricher, sb_envelope_t *e
 // --- Pure pieces ------------------------------------------------------------------------
 
 typedef struct {
-    char **ids;         // new SMS message ids, decimal text, each once
+    char **ids; // new SMS message ids, decimal text, each once
     size_t n_ids;
     char *account_id;   // body.accountId as text, or NULL
     char *extension_id; // body.extensionId as text, or NULL

@@ -11,8 +11,8 @@
 #include "sb_phone.h"
 #include "sb_banned.h"
 
-#define S_CODE_MAX 64     // longest status code kept ("Disconnected", "VoiceMailScreening")
-#define S_NUMBER_MAX 64   // a "number" longer than this is not one (sb_phone_e164's limit)
+#define S_CODE_MAX 64   // longest status code kept ("Disconnected", "VoiceMailScreening")
+#define S_NUMBER_MAX 64 // a "number" longer than this is not one (sb_phone_e164's limit)
 
 static void
 s_outcome(sb_map_t *out, sb_map_kind_t kind, const char *reason)
@@ -94,8 +94,8 @@ s_party(const json_t *party, json_int_t sequence, const char *event_time, const 
     *why = "unrecognized_party";
     const char *direction = json_string_value(json_object_get(party, "direction"));
     const char *code = json_string_value(json_object_get(json_object_get(party, "status"), "code"));
-    if (direction == NULL || (strcasecmp(direction, "Inbound") != 0 &&
-                              strcasecmp(direction, "Outbound") != 0))
+    if (direction == NULL ||
+        (strcasecmp(direction, "Inbound") != 0 && strcasecmp(direction, "Outbound") != 0))
         return NULL;
     if (code == NULL || *code == '\0' || strlen(code) > S_CODE_MAX)
         return NULL;
@@ -116,12 +116,14 @@ s_party(const json_t *party, json_int_t sequence, const char *event_time, const 
     json_object_set_new(state, "sequence", json_integer(sequence));
     json_object_set_new(state, "event_time", json_string(event_time));
     json_object_set_new(state, "status_code", json_string(code));
-    json_object_set_new(state, "direction",
-                        json_string(strcasecmp(direction, "Inbound") == 0 ? "inbound" : "outbound"));
+    json_object_set_new(
+        state, "direction",
+        json_string(strcasecmp(direction, "Inbound") == 0 ? "inbound" : "outbound"));
     json_object_set_new(state, "ours", json_boolean(ours));
     json_object_set_new(state, "from_address", s_address(from, default_cc));
     json_object_set_new(state, "to_address", s_address(to, default_cc));
-    json_object_set_new(state, "missed", json_boolean(json_is_true(json_object_get(party, "missedCall"))));
+    json_object_set_new(state, "missed",
+                        json_boolean(json_is_true(json_object_get(party, "missedCall"))));
     free(id);
     return state;
 }
@@ -138,8 +140,8 @@ s_parties(const json_t *parties, json_int_t sequence, const char *event_time,
         n = SB_MAP_CALL_PARTIES_MAX;
     for (size_t i = 0; i < n; i++) {
         const char *party_why = NULL;
-        json_t *state = s_party(json_array_get(parties, i), sequence, event_time, default_cc,
-                                &party_why);
+        json_t *state =
+            s_party(json_array_get(parties, i), sequence, event_time, default_cc, &party_why);
         if (state)
             json_array_append_new(states, state);
         else if (first_why == NULL || strcmp(party_why, "party_without_phone_number") == 0)
@@ -193,8 +195,8 @@ s_map(const json_t *root, const char *default_cc, sb_map_t *out)
     } else if (json_array_size(parties) == 0) {
         s_outcome(out, SB_MAP_IGNORED, "no_parties");
     } else if ((states = s_parties(parties, sequence, event_time, default_cc, &why)) == NULL) {
-        s_outcome(out, strcmp(why, "party_without_phone_number") == 0 ? SB_MAP_IGNORED
-                                                                       : SB_MAP_REJECTED,
+        s_outcome(out,
+                  strcmp(why, "party_without_phone_number") == 0 ? SB_MAP_IGNORED : SB_MAP_REJECTED,
                   why);
     } else {
         const char *direction =

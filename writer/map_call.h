@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include "map_ringcentral.h"
 
-#define SB_MAP_CALL_ID_MAX 128    // longest session or party id kept
+#define SB_MAP_CALL_ID_MAX 128     // longest session or party id kept
 #define SB_MAP_CALL_PARTIES_MAX 64 // parties read from one event; more are ignored
 
 // Map the raw body of a verified ringcentral_call event into *out (release it with

@@ -190,7 +190,8 @@ START_TEST(numbers_are_normalised_and_ids_kept_exact)
     json_t *body = json_object_get(doc, "body");
     json_t *party = json_array_get(json_object_get(body, "parties"), 0);
     // A national number, an internal extension, ids as big integers.
-    json_object_set_new(json_object_get(party, "from"), "phoneNumber", json_string("(415) 555-0134"));
+    json_object_set_new(json_object_get(party, "from"), "phoneNumber",
+                        json_string("(415) 555-0134"));
     json_object_set_new(party, "to", json_pack("{s:s}", "extensionNumber", "101"));
     json_object_set_new(body, "telephonySessionId", json_integer(9007199254740993LL));
     json_object_set_new(party, "id", json_integer(9223372036854775807LL));

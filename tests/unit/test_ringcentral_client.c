@@ -189,10 +189,14 @@ client(void)
 {
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port_); // the trailing '/' is dropped
-    sb_ringcentral_opts_t opts = {.server_url = url, .client_id = CLIENT_ID,
-                                  .client_secret = CLIENT_SECRET, .jwt = JWT,
-                                  .backoff_ms = 100, .backoff_max_ms = 400,
-                                  .retry_after_max_ms = 5000, .timeout_ms = 5000,
+    sb_ringcentral_opts_t opts = {.server_url = url,
+                                  .client_id = CLIENT_ID,
+                                  .client_secret = CLIENT_SECRET,
+                                  .jwt = JWT,
+                                  .backoff_ms = 100,
+                                  .backoff_max_ms = 400,
+                                  .retry_after_max_ms = 5000,
+                                  .timeout_ms = 5000,
                                   .sleep = record_sleep};
     sb_err_t err = {0};
     sb_ringcentral_t *rc = sb_ringcentral_new(&opts, &err);
@@ -392,8 +396,8 @@ START_TEST(final_answers_are_returned_not_retried)
     // handed to the caller, who knows what an unsure outcome means for it ...
     fake.n_api = fake.i_api = 0;
     script_api(503, "{}", NULL);
-    ck_assert_int_eq(sb_ringcentral_post(rc, "/restapi/v1.0/account/~/extension/~/sms", "{}",
-                                         &res, &err), 0);
+    ck_assert_int_eq(
+        sb_ringcentral_post(rc, "/restapi/v1.0/account/~/extension/~/sms", "{}", &res, &err), 0);
     ck_assert_int_eq(res.status, 503);
     sb_rc_response_release(&res);
     ck_assert_uint_eq(n_slept, 0);
@@ -401,8 +405,8 @@ START_TEST(final_answers_are_returned_not_retried)
     fake.n_api = fake.i_api = 0;
     script_api(429, "{}", "1");
     script_api(200, "{\"id\":5}", NULL);
-    ck_assert_int_eq(sb_ringcentral_post(rc, "/restapi/v1.0/account/~/extension/~/sms", "{}",
-                                         &res, &err), 0);
+    ck_assert_int_eq(
+        sb_ringcentral_post(rc, "/restapi/v1.0/account/~/extension/~/sms", "{}", &res, &err), 0);
     ck_assert_int_eq(res.status, 200);
     sb_rc_response_release(&res);
     ck_assert_uint_eq(n_slept, 1);
@@ -416,8 +420,10 @@ END_TEST
 START_TEST(a_refused_token_request_says_why_without_secrets)
 {
     fake_start();
-    script_token(400, "{\"error\":\"invalid_grant\",\"errorCode\":\"OAU-251\","
-                      "\"error_description\":\"JWT token is expired\"}", NULL);
+    script_token(400,
+                 "{\"error\":\"invalid_grant\",\"errorCode\":\"OAU-251\","
+                 "\"error_description\":\"JWT token is expired\"}",
+                 NULL);
     sb_ringcentral_t *rc = client();
     sb_err_t err = {0};
     sb_rc_response_t res;
@@ -514,20 +520,23 @@ START_TEST(pieces_build_and_read_the_token_exchange)
     char *token = NULL;
     int64_t lifetime_ms = 0;
     sb_err_t err = {0};
-    ck_assert_int_eq(sb_ringcentral_token_parse(200, response, strlen(response), &token,
-                                                &lifetime_ms, &err), 0);
+    ck_assert_int_eq(
+        sb_ringcentral_token_parse(200, response, strlen(response), &token, &lifetime_ms, &err), 0);
     ck_assert_str_eq(token, "U1BCMDFUMDRKV1MwMXxURVNULU9OTFktYWNjZXNzLXRva2VuLWRvLW5vdC11c2U");
     ck_assert_int_eq(lifetime_ms, (3600 - SB_RC_TOKEN_MARGIN_S) * 1000);
     free(token);
-    ck_assert_int_eq(sb_ringcentral_token_parse(200, "{\"access_token\":\"\"}", 18, &token,
-                                                &lifetime_ms, &err), -1);
+    ck_assert_int_eq(
+        sb_ringcentral_token_parse(200, "{\"access_token\":\"\"}", 18, &token, &lifetime_ms, &err),
+        -1);
     ck_assert_ptr_null(token);
-    ck_assert_int_eq(sb_ringcentral_token_parse(401, "{\"error\":\"invalid_client\"}", 26,
-                                                &token, &lifetime_ms, &err), -1);
+    ck_assert_int_eq(sb_ringcentral_token_parse(401, "{\"error\":\"invalid_client\"}", 26, &token,
+                                                &lifetime_ms, &err),
+                     -1);
     ck_assert_str_eq(err.msg, "RingCentral refused the token request: HTTP 401 (invalid_client)");
     // An error code that is not a plain code is left out rather than echoed.
     ck_assert_int_eq(sb_ringcentral_token_parse(400, "{\"error\":\"<b>x y</b>\"}", 22, &token,
-                                                &lifetime_ms, &err), -1);
+                                                &lifetime_ms, &err),
+                     -1);
     ck_assert_str_eq(err.msg, "RingCentral refused the token request: HTTP 400");
     free(response);
 }
