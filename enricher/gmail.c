@@ -349,6 +349,8 @@ typedef struct {
 
 typedef enum { S_STEP_HISTORY, S_STEP_PROFILE, S_STEP_LIST, S_STEP_GETS } s_step_t;
 
+enum { S_GET_NEW = 0, S_GET_ASKED, S_GET_AGAIN }; // a message fetch: not yet, done/running, 401
+
 struct s_job {
     struct sb_gmail *gmail; // the handler
     s_mailbox_t *mb;        // the mailbox's queue entry
@@ -361,20 +363,21 @@ struct s_job {
     char *refresh_token;      // secret: wiped when freed
     uint64_t checkpoint;      // mailboxes.history_id; has_checkpoint says if set
     int has_checkpoint;
-    int token_renewed;           // a 401 already cost one new token
-    s_step_t step;               // what a new token resumes
-    char *page_token;            // next history page, or NULL
-    int pages;                   // history pages read
-    char *new_history;           // the checkpoint to store, decimal
-    int full_sync;               // history.list said 404: recent INBOX instead
-    int truncated;               // more messages than GMAIL_MAX_MESSAGES_PER_PUSH
-    sb_gmail_ids_t ids;          // messages to fetch
-    sb_gmail_message_t **msgs;   // parsed, per id; NULL when skipped
-    s_get_t *gets;               // callback arguments, per id
-    unsigned char *unauthorized; // per id: answered 401, to fetch again with a new token
-    size_t outstanding;          // requests of this job in flight
-    int failed;                  // give the pushes up (the ingress resends)
-    char why[SB_ERR_MSG_MAX];    // why, for the log
+    int token_renewed;         // a 401 already cost one new token
+    s_step_t step;             // what a new token resumes
+    char *page_token;          // next history page, or NULL
+    int pages;                 // history pages read
+    char *new_history;         // the checkpoint to store, decimal
+    int full_sync;             // history.list said 404: recent INBOX instead
+    int truncated;             // more messages than GMAIL_MAX_MESSAGES_PER_PUSH
+    sb_gmail_ids_t ids;        // messages to fetch
+    sb_gmail_message_t **msgs; // parsed, per id; NULL when skipped
+    s_get_t *gets;             // callback arguments, per id
+    unsigned char *get_state;  // per id: S_GET_*
+    size_t next_get;           // first id s_gets_pump has not looked at
+    size_t outstanding;        // requests of this job in flight
+    int failed;                // give the pushes up (the ingress resends)
+    char why[SB_ERR_MSG_MAX];  // why, for the log
 };
 
 typedef struct sb_gmail {
@@ -582,7 +585,7 @@ s_job_destroy(s_job_t **job_p)
         sb_gmail_message_destroy(&job->msgs[i]);
     free(job->msgs);
     free(job->gets);
-    free(job->unauthorized);
+    free(job->get_state);
     sb_gmail_ids_release(&job->ids);
     free(job->email);
     s_wipe_free(job->refresh_token);
@@ -1030,7 +1033,8 @@ s_gets_settled(s_job_t *job)
         return;
     }
     for (size_t i = 0; i < job->ids.n; i++) {
-        if (job->unauthorized[i]) {
+        if (job->get_state[i] == S_GET_AGAIN) {
+            job->next_get = 0; // s_gets, after the new token, looks for them again
             if (s_renew_token(job) != 0)
                 s_job_drop(job, "messages.get: HTTP 401 with a new token");
             return;
@@ -1038,6 +1042,8 @@ s_gets_settled(s_job_t *job)
     }
     s_finish(job);
 }
+
+static void s_gets_pump(s_job_t *job);
 
 static void
 s_on_message(sb_fetch_req_t *req, void *arg)
@@ -1054,18 +1060,37 @@ s_on_message(sb_fetch_req_t *req, void *arg)
         if (job->msgs[get->index] == NULL)
             s_fail(job, "messages.get", err.msg);
     } else if (status == 401) {
-        job->unauthorized[get->index] = 1;
+        job->get_state[get->index] = S_GET_AGAIN;
     } else if (status != 404) { // 404: deleted since it was added; nothing to store
         char code[32];
         snprintf(code, sizeof code, "HTTP %ld", status);
         s_fail(job, "messages.get", status ? code : sb_fetch_req_error(req));
     }
+    if (!job->failed) // after a failure the job is given up: start nothing more
+        s_gets_pump(job);
     if (job->outstanding == 0)
         s_gets_settled(job);
 }
 
+// Start message fetches up to SB_GMAIL_GETS_PER_MAILBOX at once, in history order.
+static void
+s_gets_pump(s_job_t *job)
+{
+    while (job->outstanding < SB_GMAIL_GETS_PER_MAILBOX && job->next_get < job->ids.n) {
+        size_t i = job->next_get++;
+        if (job->get_state[i] == S_GET_ASKED)
+            continue; // answered or on its way
+        job->get_state[i] = S_GET_ASKED;
+        job->gets[i].job = job;
+        job->gets[i].index = i;
+        char *rest = sb_xasprintf("messages/%s?format=full", job->ids.ids[i]);
+        s_api(job, s_user_url(job, rest), "message", s_on_message, &job->gets[i]);
+        free(rest);
+    }
+}
+
 // Fetch every message not asked for yet (all of them the first time; those that got a
-// 401 after a new token). fetch.c runs them ENRICHER_MAX_INFLIGHT at a time.
+// 401 after a new token).
 static void
 s_gets(s_job_t *job)
 {
@@ -1074,21 +1099,10 @@ s_gets(s_job_t *job)
     if (job->msgs == NULL && n > 0) {
         job->msgs = sb_xcalloc(n, sizeof *job->msgs);
         job->gets = sb_xcalloc(n, sizeof *job->gets);
-        job->unauthorized = sb_xcalloc(n, 1);
+        job->get_state = sb_xcalloc(n, 1);
     }
-    size_t started = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (job->gets[i].job != NULL && !job->unauthorized[i])
-            continue; // asked for already, answered or on its way
-        job->unauthorized[i] = 0;
-        job->gets[i].job = job;
-        job->gets[i].index = i;
-        char *rest = sb_xasprintf("messages/%s?format=full", job->ids.ids[i]);
-        s_api(job, s_user_url(job, rest), "message", s_on_message, &job->gets[i]);
-        free(rest);
-        started++;
-    }
-    if (started == 0)
+    s_gets_pump(job);
+    if (job->outstanding == 0)
         s_finish(job); // nothing added: the cheap case of a stale or repeated push
 }
 

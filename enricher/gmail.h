@@ -19,9 +19,9 @@
  *      too old, or none stored) -> full sync: users.getProfile for the current historyId,
  *      then the GMAIL_FULL_SYNC_MAX_MESSAGES most recent INBOX messages, and
  *      "full_sync": true in the extra (the writer stores reason 'full_sync').
- *   6. users.messages.get?format=full for every added message, all at once (fetch.c
- *      bounds the concurrency); a message deleted meanwhile (404) is skipped; each is
- *      parsed with sb_gmail_message_parse.
+ *   6. users.messages.get?format=full for every added message, SB_GMAIL_GETS_PER_MAILBOX
+ *      at a time (and ENRICHER_MAX_INFLIGHT over all mailboxes); a message deleted
+ *      meanwhile (404) is skipped; each is parsed with sb_gmail_message_parse.
  *   7. pass the push on with extra {"communications":[...], "mailbox":{"email",
  *      "history_id": the last page's historyId, "full_sync"}}: direction 'outbound' when
  *      labelled SENT, match_email = the sender for inbound mail, the first recipient for
@@ -63,6 +63,10 @@
 #define SB_GMAIL_MAX_PAGES 1000        // pages of one history walk
 #define SB_GMAIL_DB_RETRY_MS 1000      // after a failed connect, fail fast for this long
 #define SB_GMAIL_DB_TIMEOUT_MS 3000    // statement_timeout of the mailbox queries
+// messages.get in flight per mailbox: Gmail allows about 250 quota units per user and
+// second and a get costs 5, so a mailbox with a thousand new messages must not take every
+// slot of ENRICHER_MAX_INFLIGHT (and earn 429s); 10-50.
+#define SB_GMAIL_GETS_PER_MAILBOX 25
 
 // The handler table entry (enricher.h "EXTENSION POINT").
 void *sb_gmail_handler_new(sb_enricher_t *enricher, sb_err_t *err);

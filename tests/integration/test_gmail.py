@@ -272,6 +272,16 @@ def test_expired_access_token_is_renewed(ctx):
     check_eq(ev["outcome"], "stored", "outcome after a 401")
     check_eq(p.count("communications", "external_id = ANY(%s)", (ids,)), 1, "stored")
     check_eq(fake.snapshot()["counts"].get("token", 0) - tokens, 1, "one new token")
+    # A 401 in the middle of the message fetches: a new token, then those messages again.
+    ids = fake.deliver(MAILBOX, 3)
+    fake.control({"fail": [{"kind": "message", "status": 401, "times": 2}]})
+    before = fake.snapshot()["counts"]
+    ev = post_push(ctx, push_body(MAILBOX, 1844100))
+    check_eq(ev["outcome"], "stored", "outcome after a 401 on messages.get")
+    check_eq(p.count("communications", "external_id = ANY(%s)", (ids,)), 3, "stored")
+    after = fake.snapshot()["counts"]
+    check_eq(after.get("token", 0) - before.get("token", 0), 1, "one new token for the gets")
+    check_eq(after.get("message", 0) - before.get("message", 0), 5, "3 gets + 2 again")
 
 
 def test_revoked_refresh_token(ctx):
