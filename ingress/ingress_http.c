@@ -48,7 +48,9 @@ static const s_route_t s_routes[] = {
 static const unsigned s_codes[] = {200, 400, 404, 405, 413, 500, 503};
 #define SB_N_CODES (sizeof s_codes / sizeof s_codes[0])
 static sb_counter_t *s_requests[SB_N_ROUTES + 1][SB_N_CODES]; // +1: unknown path
-static sb_counter_t *s_cut_header, *s_cut_body; // connections closed by s_sweep
+// Connections closed by s_sweep, by reason (the order of s_cut_reasons).
+static const char *const s_cut_reasons[] = {"header_timeout", "slow_body", "endless_body"};
+static sb_counter_t *s_cut[3];
 
 // Per-connection state for the deadlines (MHD socket context), in a list that only the
 // loop thread touches.
@@ -421,7 +423,7 @@ s_overdue(const s_conn_t *c, int64_t now_ms)
     if (c->phase != S_BODY)
         return NULL;
     if (c->too_large_ms && now_ms - c->too_large_ms > SB_HTTP_DISCARD_S * 1000)
-        return "slow_body";
+        return "endless_body";
     int64_t owed_ms = elapsed_ms - SB_HTTP_BODY_GRACE_S * 1000;
     if (owed_ms > 0 && c->body_bytes < (uint64_t)(owed_ms * SB_HTTP_MIN_BODY_RATE / 1000))
         return "slow_body";
@@ -432,7 +434,7 @@ void
 sb_ingress_http_sweep(sb_ingress_t *self, int64_t now_ms)
 {
     (void)self;
-    size_t cut[2] = {0, 0};
+    size_t cut[3] = {0, 0, 0};
     for (s_conn_t *c = s_conns; c; c = c->next) {
         const char *why = s_overdue(c, now_ms);
         if (why == NULL || c->fd < 0)
@@ -441,15 +443,17 @@ sb_ingress_http_sweep(sb_ingress_t *self, int64_t now_ms)
         // and MHD then closes the socket and frees the connection as for any client.
         shutdown(c->fd, SHUT_RDWR);
         c->phase = S_CUT;
-        cut[strcmp(why, "slow_body") == 0]++;
+        for (size_t i = 0; i < 3; i++)
+            cut[i] += strcmp(why, s_cut_reasons[i]) == 0;
     }
-    if (cut[0] + cut[1] == 0)
+    if (cut[0] + cut[1] + cut[2] == 0)
         return;
-    sb_counter_add(s_cut_header, cut[0]);
-    sb_counter_add(s_cut_body, cut[1]);
-    sb_log_warn(NULL, "closed %zu connections without complete headers in %d s and %zu sending a "
-                "body slower than %d bytes/s",
-                cut[0], SB_HTTP_HEADER_TIMEOUT_S, cut[1], SB_HTTP_MIN_BODY_RATE);
+    for (size_t i = 0; i < 3; i++)
+        sb_counter_add(s_cut[i], cut[i]);
+    sb_log_warn(NULL, "closed %zu connections without complete headers in %d s, %zu sending a "
+                "body slower than %d bytes/s and %zu still sending an oversized body after %d s",
+                cut[0], SB_HTTP_HEADER_TIMEOUT_S, cut[1], SB_HTTP_MIN_BODY_RATE, cut[2],
+                SB_HTTP_DISCARD_S);
 }
 
 static void
@@ -463,11 +467,12 @@ s_register_counters(sb_ingress_t *self)
             s_requests[r][c] = sb_metrics_counter(self->metrics, "sb_http_requests_total",
                                                   "HTTP requests by route and status", labels);
         }
-    static const char cut_help[] = "connections closed for missing a deadline";
-    s_cut_header = sb_metrics_counter(self->metrics, "sb_http_connections_cut_total", cut_help,
-                                      "reason=\"header_timeout\"");
-    s_cut_body = sb_metrics_counter(self->metrics, "sb_http_connections_cut_total", cut_help,
-                                    "reason=\"slow_body\"");
+    for (size_t i = 0; i < 3; i++) {
+        char labels[48];
+        snprintf(labels, sizeof labels, "reason=\"%s\"", s_cut_reasons[i]);
+        s_cut[i] = sb_metrics_counter(self->metrics, "sb_http_connections_cut_total",
+                                      "connections closed for missing a deadline", labels);
+    }
 }
 
 // Every connection is a descriptor: raise the soft limit to the hard one, and keep the
