@@ -59,7 +59,7 @@ const sb_config_var_t sb_enricher_config_vars[] = {
      "RingCentral JWT credential (JWT bearer grant)"},
     {"DEFAULT_COUNTRY_CODE", SB_CONFIG_STRING, SB_OFF(default_cc), "1", 0, 0, 0,
      "country code given to national phone numbers (digits)"},
-    {"ENRICHER_MAX_INFLIGHT", SB_CONFIG_INT, SB_OFF(max_inflight), "128", 1, 4096, 0,
+    {"ENRICHER_MAX_INFLIGHT", SB_CONFIG_INT, SB_OFF(max_inflight), "256", 1, 4096, 0,
      "provider HTTP requests running at once"},
     {"ENRICHER_MAX_EVENTS", SB_CONFIG_INT, SB_OFF(max_events), "1000", 1, 100000, 0,
      "events being enriched at once; no more is read meanwhile"},

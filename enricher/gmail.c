@@ -289,7 +289,7 @@ json_t *
 sb_gmail_comm_json(const sb_gmail_message_t *msg)
 {
     int outbound = strcmp(msg->direction, "outbound") == 0;
-    char occurred[32];
+    char occurred[80]; // room for any int the compiler imagines in each field
     s_iso8601(msg->internal_date_ms, occurred, sizeof occurred);
     char *to = s_join(msg->to_addresses, msg->to_count);
     // Inbound mail matches on the sender, outbound on the first recipient (SPEC).
@@ -656,7 +656,7 @@ s_fail(s_job_t *job, const char *what, const char *detail)
 {
     if (!job->failed) {
         job->failed = 1;
-        snprintf(job->why, sizeof job->why, "%s: %s", what, detail);
+        snprintf(job->why, sizeof job->why, "%s: %.200s", what, detail);
     }
 }
 
