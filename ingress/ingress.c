@@ -41,6 +41,10 @@ const sb_config_var_t sb_ingress_config_vars[] = {
     {"INGRESS_MAX_CONNECTIONS", SB_CONFIG_INT, CFG(max_connections), "4096", 16, 65536, 0,
      "concurrent HTTP connections"},
     {"LOG_LEVEL", SB_CONFIG_STRING, CFG(log_level), "info", 0, 0, 0, "debug, info, warn, error"},
+    {"TLS_CERT_FILE", SB_CONFIG_STRING, CFG(tls_cert_file), NULL, 0, 0, 0,
+     "PEM certificate chain: serve HTTPS (with TLS_KEY_FILE) instead of HTTP"},
+    {"TLS_KEY_FILE", SB_CONFIG_STRING, CFG(tls_key_file), NULL, 0, 0, 0,
+     "PEM private key of TLS_CERT_FILE"},
 };
 const size_t sb_ingress_config_vars_n = sizeof sb_ingress_config_vars / sizeof sb_ingress_config_vars[0];
 

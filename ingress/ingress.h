@@ -27,6 +27,8 @@ typedef struct {
     char *ack_endpoint;         // INGRESS_ACK_ENDPOINT
     int64_t max_connections;    // INGRESS_MAX_CONNECTIONS
     char *log_level;            // LOG_LEVEL
+    char *tls_cert_file;        // TLS_CERT_FILE: PEM chain; with the key, HTTPS natively
+    char *tls_key_file;         // TLS_KEY_FILE: its PEM private key
 } sb_ingress_config_t;
 
 extern const sb_config_var_t sb_ingress_config_vars[];

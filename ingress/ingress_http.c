@@ -3,6 +3,8 @@
  * header selection, /health and /metrics. What to do with a complete body is decided
  * in ingress.c (sb_ingress_accept). */
 #include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <jansson.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -23,6 +25,9 @@
 #define SB_HTTP_MIN_BODY_RATE 1024  // ... then must average this many bytes/s; 500-65536
 #define SB_HTTP_DISCARD_S 10        // reading an oversized body to answer 413, at most this
 #define SB_HTTP_FD_RESERVE 128      // descriptors kept for the spool, ZeroMQ and the syncer
+#define SB_HTTP_TLS_FILE_MAX (1 << 20) // bytes of a PEM file; a chain is a few KiB
+// TLS 1.2 and 1.3 only, GnuTLS's NORMAL ciphers otherwise.
+#define SB_HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 // Request headers that travel with the event (lower case). The secrets among them are
 // needed by the verifier and redacted by it before anything is stored.
@@ -501,16 +506,79 @@ s_connection_limit(int64_t wanted)
     return (unsigned)wanted;
 }
 
+// A whole PEM file as a C string (caller frees), or NULL with err.
+static char *
+s_read_pem(const char *path, const char *var, sb_err_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        sb_err_set(err, errno, "cannot read %s \"%s\"", var, path);
+        return NULL;
+    }
+    char *text = sb_xmalloc(SB_HTTP_TLS_FILE_MAX + 1);
+    size_t n = fread(text, 1, SB_HTTP_TLS_FILE_MAX + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || n == 0 || n > SB_HTTP_TLS_FILE_MAX) {
+        sb_err_set(err, 0, "cannot read %s \"%s\": %s", var, path,
+                   bad ? "read error" : n == 0 ? "empty" : "over 1 MiB");
+        free(text);
+        return NULL;
+    }
+    text[n] = '\0';
+    return text;
+}
+
+// Native HTTPS (TLS_CERT_FILE and TLS_KEY_FILE): fills opts with MHD's TLS options and
+// returns MHD_USE_TLS, or 0 without TLS (opts then holds only the end marker); -1 with
+// err when half configured, unreadable or unsupported. The PEM texts stay allocated for
+// the process's lifetime, as the daemon may refer to them.
+static int
+s_tls_options(const sb_ingress_config_t *conf, struct MHD_OptionItem opts[4], sb_err_t *err)
+{
+    static char *cert, *key;
+    opts[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    int has_cert = conf->tls_cert_file && *conf->tls_cert_file;
+    int has_key = conf->tls_key_file && *conf->tls_key_file;
+    if (!has_cert && !has_key)
+        return 0;
+    if (!has_cert || !has_key) {
+        sb_err_set(err, 0, "set both TLS_CERT_FILE and TLS_KEY_FILE, or neither");
+        return -1;
+    }
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        sb_err_set(err, 0, "TLS_CERT_FILE is set but this libmicrohttpd has no TLS (GnuTLS)");
+        return -1;
+    }
+    free(cert);
+    free(key);
+    cert = s_read_pem(conf->tls_cert_file, "TLS_CERT_FILE", err);
+    key = cert ? s_read_pem(conf->tls_key_file, "TLS_KEY_FILE", err) : NULL;
+    if (key == NULL)
+        return -1;
+    opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert};
+    opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key};
+    opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                      (void *)SB_HTTP_TLS_PRIORITIES};
+    opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    return MHD_USE_TLS;
+}
+
 struct MHD_Daemon *
 sb_ingress_http_start(sb_ingress_t *self, sb_err_t *err)
 {
     struct sockaddr_in addr;
     if (sb_net_parse_listen(self->conf->listen, &addr, err) != 0)
         return NULL;
+    struct MHD_OptionItem tls[4];
+    int tls_flag = s_tls_options(self->conf, tls, err);
+    if (tls_flag < 0)
+        return NULL;
     s_register_counters(self);
     // External epoll: the ingress loop polls MHD's epoll fd beside its ZeroMQ sockets.
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL, NULL, s_handle, self,
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | (unsigned)tls_flag, 0, NULL,
+        NULL, s_handle, self, MHD_OPTION_ARRAY, tls,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
         self, MHD_OPTION_NOTIFY_CONNECTION, s_notify_connection, self,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SB_HTTP_TIMEOUT_S,
@@ -518,7 +586,10 @@ sb_ingress_http_start(sb_ingress_t *self, sb_err_t *err)
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SB_HTTP_MEMORY_LIMIT,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U, MHD_OPTION_END);
     if (d == NULL)
-        sb_err_set(err, 0, "could not listen on \"%s\" (in use, or not an address here)",
-                   self->conf->listen);
+        sb_err_set(err, 0, "could not listen on \"%s\" (in use, or not an address here%s)",
+                   self->conf->listen, tls_flag ? "; or TLS_CERT_FILE/TLS_KEY_FILE are no "
+                                                  "matching PEM certificate and key" : "");
+    else if (tls_flag)
+        sb_log_info(NULL, "serving HTTPS on %s (TLS 1.2 and 1.3)", self->conf->listen);
     return d;
 }
