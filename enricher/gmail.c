@@ -616,6 +616,8 @@ s_job_end(s_job_t *job)
     s_job_destroy(&job);
     if (mb->n_waiting > 0)
         s_job_start(self, mb);
+    else if (mb->forwarded_history == 0) // unknown or never fetched: nothing worth keeping
+        zhashx_delete(self->mailboxes, mb->key);
 }
 
 // Give every push of the job up: the ingress sends them again later.
