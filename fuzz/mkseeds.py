@@ -158,6 +158,9 @@ def seeds_pubsub(fx):
     for body in list(out):
         data = json.loads(body)["message"]["data"]
         out.append(data.encode())
+    # What the enricher reads next: history pages, the watch response's historyId.
+    out += [read(p) for p in fixture_files(fx, "gmail/history-*.json") +
+            fixture_files(fx, "gmail/watch-response.json")]
     return out
 
 
