@@ -26,13 +26,15 @@ def test_sigterm_exits_zero(ctx):
     t0 = time.monotonic()
     rcs = p.stop()
     secs = time.monotonic() - t0
-    check_eq(rcs, {"ingress": 0, "verifier": 0, "writer": 0}, "exit codes after SIGTERM")
+    check_eq(rcs, {"ingress": 0, "verifier": 0, "enricher": 0, "writer": 0},
+             "exit codes after SIGTERM")
     check(secs < 10, "stopping took %.1fs", secs)
 
 
 def test_spooled_events_survive_a_clean_stop(ctx):
     p = ctx.state["p"]
     p.restart("writer")
+    p.restart("enricher")
     p.restart("ingress")  # the verifier stays down: nothing can be acknowledged
     ids = ["4%s%03d" % (ctx.state["tag"], i) for i in range(100, 110)]
     for mid in ids:
