@@ -278,6 +278,7 @@ median() { tr ' ' '\n' <<<"$2" | awk NF | sort -g | awk -v f="$1" '{ v[NR] = $1 
 
 order=()
 for t in nginx switchboard peer; do want "$t" && order+=("$t"); done
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 # Targets take turns so that a slow drift of the machine hits all of them alike.
 for ((i = 1; i <= runs; i++)); do
     for t in "${order[@]}"; do one_run "$t" "$i"; done
@@ -286,8 +287,10 @@ done
 # ---- report -----------------------------------------------------------------------------
 printf '\n%s, %s runs of: wrk -t%s -c%s -d%ss --latency -s sms.lua URL\n' \
     "$(date -u +%Y-%m-%d)" "$runs" "$threads" "$connections" "$duration"
-printf 'machine: %s cores, %s, Debian %s\n\n' "$(nproc)" \
+printf 'machine: %s cores, %s, Debian %s\n' "$(nproc)" \
     "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" "$(cat /etc/debian_version)"
+# Others' work on a shared machine lowers every number: the load average says how much.
+printf 'load average before the runs: %s; after: %s\n\n' "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '| target | ack req/s (median) | p99 ms (median) | stored/s end to end (median) | stored/acked |\n'
 printf '|---|---:|---:|---:|---:|\n'
 declare -A med_ack=() med_stored=()
