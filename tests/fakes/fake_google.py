@@ -9,6 +9,9 @@ Served:
   GET  /gmail/v1/users/{user}/messages/{id}          format=full
   GET  /gmail/v1/users/{user}/messages               labelIds=INBOX, maxResults (full sync)
   GET  /gmail/v1/users/{user}/profile                emailAddress, historyId
+  POST /gmail/v1/users/{user}/watch                  users.watch (the renewer): topicName needed;
+                                                     {historyId, expiration = now + 7 days}
+  POST /gmail/v1/users/{user}/stop                   users.stop: 204
   GET  /_stats                                       request counts (JSON)
   POST /_control                                     change behaviour (JSON, see control())
 
@@ -18,6 +21,10 @@ and checkpoint (1843562), two records per page so that paging is exercised. The 
 inbound messages are the fixture files byte for byte; the SENT one (19a6f4aa01b2c3d4) is
 built from send-request.json's raw RFC 2822 text. Other mailboxes are generated
 (--generate MAILBOXESxMESSAGES: bench-000@example.com ...).
+
+users.watch and users.stop are counted per mailbox too ("watch:<address>", "stop:<address>"
+in /_stats counts); Mailbox.watch holds the last watch request (None after users.stop).
+Failures are injected with kinds "watch" and "stop".
 
 Access tokens are checked: an API call needs a Bearer token this server issued and has not
 expired (control {"expire_tokens": true} makes every issued one answer 401 once more).
@@ -59,6 +66,7 @@ class Mailbox:
         self.history_id = history_id
         self.min_history = 0  # a startHistoryId below this answers 404
         self.page_size = page_size
+        self.watch = None  # users.watch: {"topicName", "labelIds", "expiration"} (the renewer)
 
     def add(self, record_id, message_id, labels, thread_id, resource):
         self.records.append((record_id, message_id, list(labels), thread_id))
@@ -351,6 +359,10 @@ class _Handler(BaseHTTPRequestHandler):
             fake._count("token")
             return self._token(body)
         parts = path.split("/")
+        # users.watch / users.stop (the renewer): POST /gmail/v1/users/{user}/watch|stop
+        if method == "POST" and len(parts) == 6 and parts[1:4] == ["gmail", "v1", "users"] \
+                and parts[5] in ("watch", "stop"):
+            return self._watch(urllib.parse.unquote(parts[4]).lower(), parts[5], body)
         # /gmail/v1/users/{user}/...
         if len(parts) < 6 or parts[1:4] != ["gmail", "v1", "users"] or method != "GET":
             return _error(404, "NOT_FOUND", "no such endpoint")
@@ -393,6 +405,41 @@ class _Handler(BaseHTTPRequestHandler):
         if resource is None:
             return _error(404, "NOT_FOUND", "Requested entity was not found.")
         return 200, resource
+
+    def _watch(self, user, kind, body):
+        fake = self.fake
+        fake._count(kind)
+        fake._count("%s:%s" % (kind, user))
+        injected = fake._injected(kind, user)
+        if injected is not None:
+            return _error(injected, "INJECTED", "injected failure")
+        auth = self.headers.get("Authorization") or ""
+        with fake.lock:
+            ok = auth.startswith("Bearer ") and auth[7:] in fake.tokens
+            mb = fake.mailboxes.get(user)
+        if not ok:
+            return _error(401, "UNAUTHENTICATED", "Request had invalid authentication "
+                          "credentials.")
+        if mb is None:
+            return _error(404, "NOT_FOUND", "no such mailbox")
+        if kind == "stop":
+            with fake.lock:
+                mb.watch = None
+            return 204, b""
+        try:
+            req = json.loads(body or b"{}")
+        except ValueError:
+            return _error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+        if not req.get("topicName"):
+            return _error(400, "INVALID_ARGUMENT", "Invalid topicName does not match "
+                          "projects/SOME-PROJECT/topics/SOME-TOPIC")
+        expiration = int(time.time() * 1000) + 7 * 86400 * 1000
+        with fake.lock:
+            mb.watch = {"topicName": req["topicName"], "labelIds": req.get("labelIds"),
+                        "labelFilterBehavior": req.get("labelFilterBehavior"),
+                        "expiration": expiration}
+            history = mb.history_id
+        return 200, {"historyId": str(history), "expiration": str(expiration)}
 
     def _token(self, body):
         fake = self.fake

@@ -5,6 +5,12 @@ It serves what Switchboard calls:
   POST /restapi/oauth/token                      JWT bearer grant, HTTP Basic client auth
   GET  /restapi/v1.0/account/{a}/extension/{e}/message-store/{id}
   POST /restapi/v1.0/account/{a}/extension/{e}/sms   (stores and echoes a message record)
+  POST   /restapi/v1.0/subscription              create (WebHook; the verificationToken is
+                                                 kept, never echoed, as RingCentral does)
+  POST   /restapi/v1.0/subscription/{id}/renew   new expirationTime; a Blacklisted or
+                                                 Suspended one answers with its status unchanged
+  GET    /restapi/v1.0/subscription/{id}         SubscriptionInfo
+  DELETE /restapi/v1.0/subscription/{id}         204; unknown ids answer 404 everywhere
 and, for the tests, a control surface:
   GET  /_stats        request counters: {"token": n, "message_store": n, "sms": n,
                       "by_status": {"200": n, ...}, "requests": [[method, path, status], ...],
@@ -13,7 +19,8 @@ and, for the tests, a control surface:
                       "revoke_tokens": true, "token_expires_in": 3600,
                       "fail": [{"path": "<regex>", "status": 429, "times": 1,
                                 "retry_after": "1", "method": "GET"}],
-                      "clear_failures": true, "messages": [<message record>, ...]}
+                      "clear_failures": true, "messages": [<message record>, ...],
+                      "subscription_status": {"id": "...", "status": "Blacklisted"}}
 
 Error injection: a "fail" rule answers the next `times` requests whose path matches with
 that status (and a Retry-After when given), before any other handling. "revoke_tokens"
@@ -55,6 +62,7 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MESSAGE_RE = re.compile(r"^/restapi/v1\.0/account/([^/]+)/extension/([^/]+)/message-store/"
                         r"([0-9]+)$")
 SMS_RE = re.compile(r"^/restapi/v1\.0/account/([^/]+)/extension/([^/]+)/sms$")
+SUB_RE = re.compile(r"^/restapi/v1\.0/subscription(?:/([^/]+)(/renew)?)?$")
 
 
 def sms_record(msg_id, from_phone="+14155550134", to_phone="+16505550100",
@@ -117,6 +125,7 @@ class _State:
         self.serial = 0
         self.failures = []  # [{"path": re, "status", "times", "retry_after", "method"}]
         self.messages = {}
+        self.subscriptions = {}  # id -> SubscriptionInfo, plus "verificationToken" (ours)
         self.reset_stats()
         path = os.path.join(FIXTURES_DIR, "ringcentral", "sms-send-response.json")
         try:
@@ -127,7 +136,8 @@ class _State:
             pass  # no fixtures: only added messages are served
 
     def reset_stats(self):
-        self.stats = {"token": 0, "message_store": 0, "sms": 0, "other": 0, "by_status": {},
+        self.stats = {"token": 0, "message_store": 0, "sms": 0, "subscription": 0, "other": 0,
+                      "by_status": {},
                       "requests": [], "tokens_issued": 0}
 
 
@@ -198,7 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(self.st.latency_ms / 1000.0)
         kind = ("token" if path == "/restapi/oauth/token" else
                 "message_store" if MESSAGE_RE.match(path) else
-                "sms" if SMS_RE.match(path) else "other")
+                "sms" if SMS_RE.match(path) else
+                "subscription" if SUB_RE.match(path) else "other")
         self._count(kind)
         rule = self._injected(path)
         if rule is not None:
@@ -219,6 +230,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, record)
         if SMS_RE.match(path) and self.command == "POST":
             return self._sms(body)
+        m = SUB_RE.match(path)
+        if m:
+            return self._subscription(m.group(1), bool(m.group(2)), body)
         return self._send(404, {"errorCode": "CMN-102", "message": "Resource not found"})
 
     def _token(self, body):
@@ -252,6 +266,40 @@ class _Handler(BaseHTTPRequestHandler):
             self.st.messages[msg_id] = record
         return self._send(200, record)
 
+    def _subscription(self, sub_id, renew, body):
+        st = self.st
+        if sub_id is None and self.command == "POST":
+            req = json.loads(body or b"{}")
+            mode = req.get("deliveryMode") or {}
+            if not req.get("eventFilters") or mode.get("transportType") != "WebHook" or \
+                    not mode.get("address"):
+                return self._send(400, {"errorCode": "SUB-505", "message": "invalid request"})
+            with st.lock:
+                st.serial += 1
+                sub_id = "fake-sub-%04d-%s" % (st.serial, os.urandom(4).hex())
+                st.subscriptions[sub_id] = _subscription_info(
+                    sub_id, req["eventFilters"], mode["address"],
+                    int(req.get("expiresIn") or 604800), mode.get("verificationToken"))
+                info = _public(st.subscriptions[sub_id])
+            return self._send(200, info)
+        with st.lock:
+            sub = st.subscriptions.get(sub_id)
+            if sub is not None and renew and self.command == "POST" and \
+                    sub["status"] == "Active":
+                sub["expirationTime"] = _iso(time.time() + sub["expiresIn"])
+            if sub is not None and self.command == "DELETE":
+                del st.subscriptions[sub_id]
+            info = _public(sub) if sub is not None else None
+        if info is None:
+            return self._send(404, {"errorCode": "SUB-203",
+                                    "message": "Resource for parameter [subscriptionId] is not "
+                                               "found"})
+        if self.command == "DELETE":
+            return self._send(204, b"")
+        if self.command == "GET" or (renew and self.command == "POST"):
+            return self._send(200, info)
+        return self._send(405, {"errorCode": "CMN-405", "message": "method not allowed"})
+
     def _control(self, doc):
         with self.st.lock:
             if doc.get("reset_stats"):
@@ -272,9 +320,41 @@ class _Handler(BaseHTTPRequestHandler):
                                          "method": rule.get("method")})
             for record in doc.get("messages", []):
                 self.st.messages[str(record["id"])] = record
+            change = doc.get("subscription_status")
+            if change and change.get("id") in self.st.subscriptions:
+                self.st.subscriptions[change["id"]]["status"] = change["status"]
         return self._send(200, {"ok": True})
 
     do_GET = do_POST = do_PUT = do_DELETE = _dispatch
+
+
+def _iso(epoch):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + \
+        ".%03dZ" % int((epoch % 1) * 1000)
+
+
+def _subscription_info(sub_id, filters, address, expires_in, token, status="Active",
+                       expires_at=None):
+    return {"uri": "https://platform.ringcentral.com/restapi/v1.0/subscription/%s" % sub_id,
+            "id": sub_id, "creationTime": _iso(time.time()), "status": status,
+            "eventFilters": list(filters),
+            "expirationTime": _iso(expires_at if expires_at is not None
+                                   else time.time() + expires_in),
+            "expiresIn": expires_in,
+            "deliveryMode": {"transportType": "WebHook", "encryption": False,
+                             "address": address},
+            "verificationToken": token}
+
+
+def _public(sub):
+    """What RingCentral answers: the verification token is never echoed."""
+    out = copy.deepcopy(sub)
+    out.pop("verificationToken", None)
+    if out["status"] == "Blacklisted":
+        out["blacklistedData"] = {"reason": "Webhook responses with code: [503], reason: "
+                                            "[Service Unavailable]",
+                                  "blacklistedAt": out["creationTime"]}
+    return out
 
 
 class FakeRingCentral:
@@ -304,6 +384,22 @@ class FakeRingCentral:
         with self.state.lock:
             self.state.failures.append({"path": path, "status": status, "times": times,
                                         "retry_after": retry_after, "method": method})
+
+    def add_subscription(self, sub_id, filters, address, status="Active", expires_at=None,
+                         token=None):
+        """A subscription that exists already (expires_at: epoch seconds)."""
+        with self.state.lock:
+            self.state.subscriptions[sub_id] = _subscription_info(
+                sub_id, filters, address, 604800, token, status, expires_at)
+
+    def set_subscription_status(self, sub_id, status):
+        with self.state.lock:
+            self.state.subscriptions[sub_id]["status"] = status
+
+    def subscriptions(self):
+        """id -> SubscriptionInfo with our "verificationToken" (a copy)."""
+        with self.state.lock:
+            return copy.deepcopy(self.state.subscriptions)
 
     def revoke_tokens(self):
         with self.state.lock:
