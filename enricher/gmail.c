@@ -309,6 +309,11 @@ sb_gmail_comm_json(const sb_gmail_message_t *msg)
     json_object_set_new(c, "occurred_at", s_string_or_null(occurred[0] ? occurred : NULL));
     json_object_set_new(c, "match_email", s_string_or_null(match));
     json_object_set_new(c, "match_phone", json_null());
+    // Threading headers, so that a staff reply can carry In-Reply-To and References
+    // (writer/migrations/0006_outbox.sql): References, or In-Reply-To when it has none.
+    json_object_set_new(c, "message_id", s_string_or_null(msg->message_id));
+    json_object_set_new(c, "email_references",
+                        s_string_or_null(msg->references ? msg->references : msg->in_reply_to));
     free(to);
     return c;
 }

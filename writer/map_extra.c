@@ -20,8 +20,11 @@ static const char *const s_providers[] = {"ringcentral", "gmail", NULL};
 static const char *const s_outcomes[] = {"ignored", "rejected", "failed", NULL};
 
 // The text columns a row may carry besides the keys (NULL or a string each).
-static const char *const s_text_fields[] = {"thread_id", "from_address", "to_address", "subject",
-                                            "body",      "status",       NULL};
+// message_id and email_references: an e-mail's threading headers (0006_outbox.sql), so
+// that a staff reply can carry In-Reply-To and References.
+static const char *const s_text_fields[] = {
+    "thread_id", "from_address", "to_address",       "subject", "body",
+    "status",    "message_id",   "email_references", NULL};
 
 // The member of list equal to text (so the result is a static literal), or NULL.
 static const char *
