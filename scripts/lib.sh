@@ -43,30 +43,20 @@ sb_ensure_deps() {
     DEBIAN_FRONTEND=noninteractive $cmd >&2
 }
 
-# The pipeline's stages in start order (receivers first), each built as
-# <build>/<stage>/sb-<stage>; the enricher once its directory is part of the build.
-SB_STAGES=(writer verifier ingress)
-if grep -q '^add_subdirectory(enricher)' "$SB_ROOT/CMakeLists.txt" 2>/dev/null; then
-    SB_STAGES=(writer enricher verifier ingress)
-fi
-# What scripts/run and the benchmarks build (not the tests).
-SB_STAGE_TARGETS=("${SB_STAGES[@]/#/sb-}")
-
-# sb_build DIR BUILD_TYPE [cmake args...]: configure DIR (when new, or built with another
-# type), then build it (incremental): every target, or those in SB_BUILD_TARGETS if set.
-sb_build() {
-    local dir=$1 type=$2
-    shift 2
-    if ! grep -qx "CMAKE_BUILD_TYPE:STRING=$type" "$dir/CMakeCache.txt" 2>/dev/null; then
-        sb_say "configuring $dir ($type $*)"
-        # Explicit returns: callers may run this under `||`, where set -e does not apply.
-        cmake -S "$SB_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >&2 || return 1
-    fi
-    sb_say "building $dir"
-    local targets=()
-    [ -n "${SB_BUILD_TARGETS+x}" ] && targets=(--target "${SB_BUILD_TARGETS[@]}")
-    cmake --build "$dir" -j2 "${targets[@]}" >&2 || return 1
-}
+# The daemons in start order, each built as <build>/<stage>/sb-<stage>, of those that the
+# top-level CMakeLists.txt builds. SB_STAGES carry webhook events (receivers first;
+# benchmarks start these); SB_DAEMONS adds those beside the event path (renewer, sender),
+# for scripts/run.
+SB_STAGES=()
+SB_DAEMONS=()
+for s_stage in writer enricher verifier ingress renewer sender; do
+    grep -q "^add_subdirectory($s_stage)" "$SB_ROOT/CMakeLists.txt" 2>/dev/null || continue
+    case $s_stage in renewer | sender) ;; *) SB_STAGES+=("$s_stage") ;; esac
+    SB_DAEMONS+=("$s_stage")
+done
+unset s_stage
+SB_STAGE_TARGETS=("${SB_STAGES[@]/#/sb-}")   # what the benchmarks build
+SB_DAEMON_TARGETS=("${SB_DAEMONS[@]/#/sb-}") # what scripts/run builds (not the tests)
 
 # ---- private PostgreSQL -------------------------------------------------------------
 # sb_pg_start DIR PORT: initdb DIR (trust auth, superuser "postgres") if it is not a
