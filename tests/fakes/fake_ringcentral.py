@@ -4,7 +4,11 @@
 It serves what Switchboard calls:
   POST /restapi/oauth/token                      JWT bearer grant, HTTP Basic client auth
   GET  /restapi/v1.0/account/{a}/extension/{e}/message-store/{id}
-  POST /restapi/v1.0/account/{a}/extension/{e}/sms   (stores and echoes a message record)
+  GET  /restapi/v1.0/account/{a}/extension/{e}/message-store   list: messageType, direction,
+                                                 dateFrom, perPage, page (sb-sender's search)
+  POST /restapi/v1.0/account/{a}/extension/{e}/sms   (stores and echoes a message record,
+                                                 creationTime now; the request is kept in
+                                                 stats "sms_sent")
   POST   /restapi/v1.0/subscription              create (WebHook; the verificationToken is
                                                  kept, never echoed, as RingCentral does)
   POST   /restapi/v1.0/subscription/{id}/renew   new expirationTime; a Blacklisted or
@@ -20,7 +24,9 @@ and, for the tests, a control surface:
                       "fail": [{"path": "<regex>", "status": 429, "times": 1,
                                 "retry_after": "1", "method": "GET"}],
                       "clear_failures": true, "messages": [<message record>, ...],
-                      "subscription_status": {"id": "...", "status": "Blacklisted"}}
+                      "subscription_status": {"id": "...", "status": "Blacklisted"},
+                      "sms_response_delay_ms": 3000}  (the SMS is stored, then the answer
+                      waits: a client killed meanwhile sent it without knowing)
 
 Error injection: a "fail" rule answers the next `times` requests whose path matches with
 that status (and a Retry-After when given), before any other handling. "revoke_tokens"
@@ -62,6 +68,7 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MESSAGE_RE = re.compile(r"^/restapi/v1\.0/account/([^/]+)/extension/([^/]+)/message-store/"
                         r"([0-9]+)$")
 SMS_RE = re.compile(r"^/restapi/v1\.0/account/([^/]+)/extension/([^/]+)/sms$")
+STORE_LIST_RE = re.compile(r"^/restapi/v1\.0/account/([^/]+)/extension/([^/]+)/message-store$")
 SUB_RE = re.compile(r"^/restapi/v1\.0/subscription(?:/([^/]+)(/renew)?)?$")
 
 
@@ -120,6 +127,7 @@ class _State:
         self.client_secret = client_secret
         self.jwt = jwt
         self.latency_ms = 0
+        self.sms_response_delay_ms = 0
         self.token_expires_in = 3600
         self.tokens = {}  # access token -> expiry (monotonic)
         self.serial = 0
@@ -137,7 +145,7 @@ class _State:
 
     def reset_stats(self):
         self.stats = {"token": 0, "message_store": 0, "sms": 0, "subscription": 0, "other": 0,
-                      "by_status": {},
+                      "message_list": 0, "sms_sent": [], "by_status": {},
                       "requests": [], "tokens_issued": 0}
 
 
@@ -209,6 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
         kind = ("token" if path == "/restapi/oauth/token" else
                 "message_store" if MESSAGE_RE.match(path) else
                 "sms" if SMS_RE.match(path) else
+                "message_list" if STORE_LIST_RE.match(path) else
                 "subscription" if SUB_RE.match(path) else "other")
         self._count(kind)
         rule = self._injected(path)
@@ -230,6 +239,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, record)
         if SMS_RE.match(path) and self.command == "POST":
             return self._sms(body)
+        if STORE_LIST_RE.match(path) and self.command == "GET":
+            return self._message_list(urllib.parse.urlsplit(self.path).query)
         m = SUB_RE.match(path)
         if m:
             return self._subscription(m.group(1), bool(m.group(2)), body)
@@ -261,10 +272,39 @@ class _Handler(BaseHTTPRequestHandler):
             msg_id = str(3062991600000 + self.st.serial)
         record = sms_record(msg_id, from_phone=req.get("from", {}).get("phoneNumber", ""),
                             to_phone=(req.get("to") or [{}])[0].get("phoneNumber", ""),
-                            text=req.get("text", ""), direction="Outbound", status="Queued")
+                            text=req.get("text", ""), direction="Outbound", status="Queued",
+                            creation_time=_iso(time.time()))
         with self.st.lock:
             self.st.messages[msg_id] = record
+            self.st.stats["sms_sent"].append(req)
+            delay = self.st.sms_response_delay_ms
+        if delay:
+            time.sleep(delay / 1000.0)
         return self._send(200, record)
+
+    def _message_list(self, query):
+        """The message store, newest first, filtered like RingCentral's list."""
+        q = dict(urllib.parse.parse_qsl(query))
+        per_page = max(1, min(int(q.get("perPage") or 100), 1000))
+        page = max(1, int(q.get("page") or 1))
+        with self.st.lock:
+            records = [copy.deepcopy(r) for r in self.st.messages.values()]
+        if q.get("messageType"):
+            records = [r for r in records if r.get("type") == q["messageType"]]
+        if q.get("direction"):
+            records = [r for r in records if r.get("direction") == q["direction"]]
+        if q.get("dateFrom"):
+            records = [r for r in records if r.get("creationTime", "") >= q["dateFrom"]]
+        records.sort(key=lambda r: r.get("creationTime", ""), reverse=True)
+        pages = max(1, (len(records) + per_page - 1) // per_page)
+        chunk = records[(page - 1) * per_page:page * per_page]
+        doc = {"records": chunk, "paging": {"page": page, "totalPages": pages,
+                                            "perPage": per_page, "pageStart": 0,
+                                            "pageEnd": max(0, len(chunk) - 1)},
+               "navigation": {}}
+        if page < pages:
+            doc["navigation"]["nextPage"] = {"uri": "page=%d" % (page + 1)}
+        return self._send(200, doc)
 
     def _subscription(self, sub_id, renew, body):
         st = self.st
@@ -308,6 +348,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.st.failures = []
             if "latency_ms" in doc:
                 self.st.latency_ms = int(doc["latency_ms"])
+            if "sms_response_delay_ms" in doc:
+                self.st.sms_response_delay_ms = int(doc["sms_response_delay_ms"])
             if "token_expires_in" in doc:
                 self.st.token_expires_in = int(doc["token_expires_in"])
             if doc.get("revoke_tokens"):
