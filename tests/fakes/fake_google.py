@@ -7,7 +7,13 @@ Served:
   GET  /gmail/v1/users/{user}/history                startHistoryId, historyTypes, maxResults,
                                                      pageToken; 404 when the start is too old
   GET  /gmail/v1/users/{user}/messages/{id}          format=full
-  GET  /gmail/v1/users/{user}/messages               labelIds=INBOX, maxResults (full sync)
+  GET  /gmail/v1/users/{user}/messages               labelIds=INBOX, maxResults (full sync);
+                                                     q: "rfc822msgid:<id>", "in:sent", "to:<a>"
+                                                     and "after:<epoch s>" (others ignored)
+  POST /gmail/v1/users/{user}/messages/send          users.messages.send (sb-sender): the raw
+                                                     message becomes a SENT message of the
+                                                     mailbox (a history record too); what was
+                                                     received is kept in FakeGoogle.sent
   GET  /gmail/v1/users/{user}/profile                emailAddress, historyId
   POST /gmail/v1/users/{user}/watch                  users.watch (the renewer): topicName needed;
                                                      {historyId, expiration = now + 7 days}
@@ -25,6 +31,10 @@ built from send-request.json's raw RFC 2822 text. Other mailboxes are generated
 users.watch and users.stop are counted per mailbox too ("watch:<address>", "stop:<address>"
 in /_stats counts); Mailbox.watch holds the last watch request (None after users.stop).
 Failures are injected with kinds "watch" and "stop".
+
+messages.send answers {id, threadId (the request's, else a new one), labelIds: ["SENT"]};
+kind "send" for injected failures; control {"send_response_delay_ms": n} stores the message
+and then holds the answer (a client killed meanwhile sent it without knowing).
 
 Access tokens are checked: an API call needs a Bearer token this server issued and has not
 expired (control {"expire_tokens": true} makes every issued one answer 401 once more).
@@ -72,6 +82,51 @@ class Mailbox:
         self.records.append((record_id, message_id, list(labels), thread_id))
         self.messages[message_id] = resource
         self.history_id = max(self.history_id, record_id)
+
+
+def _resource_from_raw(raw, mid, thread_id, labels, record_id):
+    """A messages.get?format=full resource of a single-part RFC 5322 message (bytes)."""
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    body = msg.get_payload(decode=True) or b""
+    try:
+        when_ms = int(email.utils.parsedate_to_datetime(msg["Date"]).timestamp() * 1000)
+    except (TypeError, ValueError):
+        when_ms = int(time.time() * 1000)
+    return {"id": mid, "threadId": thread_id, "labelIds": list(labels),
+            "snippet": body.decode("utf-8", "replace")[:100], "historyId": str(record_id),
+            "internalDate": str(when_ms), "sizeEstimate": len(raw),
+            "payload": {"partId": "", "mimeType": "text/plain", "filename": "",
+                        "headers": [{"name": k, "value": v} for k, v in msg.items()],
+                        "body": {"size": len(body), "data": b64url(body)}}}
+
+
+def _header(resource, name):
+    """A header of a message resource (dict or raw JSON bytes), or None."""
+    if isinstance(resource, (bytes, str)):
+        resource = json.loads(resource)
+    for h in (resource.get("payload") or {}).get("headers") or []:
+        if h.get("name", "").lower() == name.lower():
+            return h.get("value")
+    return None
+
+
+def _query_matches(resource, labels, q):
+    """Gmail search, the few operators sb-sender uses."""
+    for term in q.split():
+        op, _, arg = term.partition(":")
+        if op == "rfc822msgid" and (_header(resource, "Message-ID") or "").strip("<> ") != \
+                arg.strip("<>"):
+            return False
+        if op == "in" and arg.lower() == "sent" and "SENT" not in labels:
+            return False
+        if op == "to" and arg.lower() not in (_header(resource, "To") or "").lower():
+            return False
+        if op == "after" and arg.isdigit():
+            if isinstance(resource, (bytes, str)):
+                resource = json.loads(resource)
+            if int(resource.get("internalDate") or 0) < int(arg) * 1000:
+                return False
+    return True
 
 
 def _sent_fixture_message(fixtures):
@@ -150,6 +205,8 @@ class FakeGoogle:
         self.stats = {}
         self.inflight = 0
         self.max_inflight = 0
+        self.sent = []  # messages.send: {"mailbox", "raw" (bytes), "threadId", "id"}
+        self.send_response_delay_ms = 0
         self._load_fixture_mailbox(fixture_page_size)
         if generate:
             n_mailboxes, n_messages = generate
@@ -231,6 +288,8 @@ class FakeGoogle:
                 self.revoked.discard(doc["unrevoke"])
             if doc.get("expire_tokens"):
                 self.tokens.clear()
+            if "send_response_delay_ms" in doc:
+                self.send_response_delay_ms = int(doc["send_response_delay_ms"])
             if doc.get("reset_stats"):
                 self.stats = {}
                 self.max_inflight = 0
@@ -363,6 +422,10 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and len(parts) == 6 and parts[1:4] == ["gmail", "v1", "users"] \
                 and parts[5] in ("watch", "stop"):
             return self._watch(urllib.parse.unquote(parts[4]).lower(), parts[5], body)
+        # users.messages.send (sb-sender): POST /gmail/v1/users/{user}/messages/send
+        if method == "POST" and len(parts) == 7 and parts[1:4] == ["gmail", "v1", "users"] \
+                and parts[5:7] == ["messages", "send"]:
+            return self._send_message(urllib.parse.unquote(parts[4]).lower(), body)
         # /gmail/v1/users/{user}/...
         if len(parts) < 6 or parts[1:4] != ["gmail", "v1", "users"] or method != "GET":
             return _error(404, "NOT_FOUND", "no such endpoint")
@@ -397,14 +460,51 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "list":
             want = query.get("labelIds")
             n = int(query.get("maxResults") or 100)
+            q = query.get("q") or ""
             out = [{"id": mid, "threadId": tid} for (_r, mid, labels, tid)
-                   in reversed(mb.records) if want is None or want in labels][:n]
+                   in reversed(mb.records) if (want is None or want in labels) and
+                   (not q or _query_matches(mb.messages[mid], labels, q))][:n]
             return 200, {"messages": out, "resultSizeEstimate": len(out)}
         mid = urllib.parse.unquote(rest[1])
         resource = mb.messages.get(mid)
         if resource is None:
             return _error(404, "NOT_FOUND", "Requested entity was not found.")
         return 200, resource
+
+    def _send_message(self, user, body):
+        fake = self.fake
+        fake._count("send")
+        injected = fake._injected("send", user)
+        if injected is not None:
+            return _error(injected, "INJECTED", "injected failure")
+        auth = self.headers.get("Authorization") or ""
+        with fake.lock:
+            ok = auth.startswith("Bearer ") and auth[7:] in fake.tokens
+            mb = fake.mailboxes.get(user)
+        if not ok:
+            return _error(401, "UNAUTHENTICATED", "Request had invalid authentication "
+                          "credentials.")
+        if mb is None:
+            return _error(404, "NOT_FOUND", "no such mailbox")
+        req = json.loads(body or b"{}")
+        try:
+            raw = base64.urlsafe_b64decode(req["raw"] + "=" * (-len(req["raw"]) % 4))
+        except (KeyError, TypeError, ValueError):
+            return _error(400, "INVALID_ARGUMENT", "'raw' RFC822 payload message string or "
+                          "uploading message via /upload/* URL required")
+        with fake.lock:
+            fake.msg_seq += 1
+            mid = "%016x" % (0x19c0000000000000 + fake.msg_seq)
+            tid = req.get("threadId") or mid
+            record = mb.history_id + 7
+            mb.add(record, mid, ["SENT"], tid,
+                   _resource_from_raw(raw, mid, tid, ["SENT"], record))
+            fake.sent.append({"mailbox": user, "raw": raw, "threadId": req.get("threadId"),
+                              "id": mid})
+            delay = fake.send_response_delay_ms
+        if delay:
+            time.sleep(delay / 1000.0)
+        return 200, {"id": mid, "threadId": tid, "labelIds": ["SENT"]}
 
     def _watch(self, user, kind, body):
         fake = self.fake
