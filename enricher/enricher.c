@@ -15,6 +15,7 @@
 #include "enrich_ringcentral.h"
 #include "sb_log.h"
 #include "sb_mem.h"
+#include "sb_resolver.h"
 #include "sb_banned.h"
 
 #define S_POLL_MAX_MS 250 // longest sleep: stop signals and heartbeats are seen this often
@@ -122,6 +123,8 @@ struct sb_enricher {
     zsock_t *pull;                      // events in
     zsock_t *push;                      // events out, never blocking (outq holds the rest)
     zsock_t *pub;                       // heartbeats, NULL without ACK_ENDPOINT
+    sb_resolver_t *push_peers;          // push to every writer replica (compose --scale)
+    sb_resolver_t *pub_peers;           // pub to every ingress replica, or NULL
     sb_fetch_t *fetch;                  // every HTTP request
     void *state[S_N_HANDLERS];          // each handler's
     s_out_t *out_head, *out_tail;       // events finished, not yet sent
@@ -271,10 +274,15 @@ sb_enricher_new(const sb_enricher_config_t *conf, sb_err_t *err)
     self->pull = s_socket(ZMQ_PULL, conf->pull_endpoint, true, "pull", err);
     if (self->pull == NULL)
         goto fail;
-    self->push = s_socket(ZMQ_PUSH, conf->push_endpoint, false, "push", err);
-    if (self->push == NULL)
+    self->push = zsock_new(ZMQ_PUSH);
+    if (self->push == NULL) {
+        sb_err_set(err, errno, "could not create the push socket");
         goto fail;
+    }
     zsock_set_linger(self->push, SB_ENRICHER_PUSH_LINGER_MS);
+    self->push_peers = sb_resolver_new(self->push, conf->push_endpoint, err);
+    if (self->push_peers == NULL)
+        goto fail;
     zsock_set_linger(self->pull, 0); // unread events were never acked: the ingress resends
     if (s_set(conf->ack_endpoint)) {
         self->pub = zsock_new(ZMQ_PUB);
@@ -284,11 +292,9 @@ sb_enricher_new(const sb_enricher_config_t *conf, sb_err_t *err)
         }
         zsock_set_sndhwm(self->pub, S_PUB_SNDHWM); // before connecting: it applies per pipe
         zsock_set_linger(self->pub, 0);
-        if (zsock_attach(self->pub, conf->ack_endpoint, false) != 0) {
-            sb_err_set(err, errno, "could not attach the heartbeat socket to \"%s\"",
-                       conf->ack_endpoint);
+        self->pub_peers = sb_resolver_new(self->pub, conf->ack_endpoint, err);
+        if (self->pub_peers == NULL)
             goto fail;
-        }
     }
     for (size_t i = 0; i < S_N_HANDLERS; i++) {
         self->state[i] = s_handlers[i].create(self, err);
@@ -330,6 +336,8 @@ sb_enricher_destroy(sb_enricher_t **self_p)
         sb_envelope_destroy(&o->env);
         free(o);
     }
+    sb_resolver_destroy(&self->pub_peers); // before their sockets
+    sb_resolver_destroy(&self->push_peers);
     zsock_destroy(&self->pub);
     zsock_destroy(&self->push);
     zsock_destroy(&self->pull);
@@ -547,6 +555,17 @@ s_timeout_ms(const sb_enricher_t *self)
     return timeout;
 }
 
+// Connect to replicas that appeared behind a name, drop those that went (sb_resolver.h).
+static void
+s_peers_refresh(sb_enricher_t *self)
+{
+    sb_err_t err = {0};
+    if (sb_resolver_refresh(self->push_peers, &err) != 0)
+        sb_log_warn(NULL, "ENRICHER_PUSH_ENDPOINT: %s", err.msg);
+    if (self->pub_peers != NULL && sb_resolver_refresh(self->pub_peers, &err) != 0)
+        sb_log_warn(NULL, "ACK_ENDPOINT: %s", err.msg);
+}
+
 // One loop turn: wait for sockets, transfers and timers, then act on what is ready.
 static void
 s_turn(sb_enricher_t *self)
@@ -577,6 +596,7 @@ s_turn(sb_enricher_t *self)
     s_timers_run(self);
     s_flush(self);
     s_heartbeat_maybe(self);
+    s_peers_refresh(self);
     sb_gauge_set(self->g_in_hand, (double)self->in_hand);
 }
 

@@ -26,7 +26,7 @@
 #define S_PUSH_MAX_BYTES 65536  // a Pub/Sub push body is a few hundred bytes
 #define S_EMAIL_MAX 320         // longest valid address
 #define S_ID_MAX 128            // longest plausible Gmail message id
-#define S_LOCK_CLASS 1935832064 // first key of the mailbox advisory locks ("sbe\0")
+#define S_LOCK_CLASS 1935828224 // first key of the mailbox advisory locks: "sbe\0"
 
 // --- Pure pieces ---------------------------------------------------------------------------
 
