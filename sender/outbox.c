@@ -25,6 +25,13 @@ static const char s_claim_sql[] =
     " WHERE o.status = 'queued' AND o.next_attempt_at <= now()"
     " ORDER BY o.next_attempt_at, o.id LIMIT 1 FOR UPDATE SKIP LOCKED";
 
+// The sender of row o holds no advisory lock on its id any more: its session is gone.
+#define S_OWNER_GONE(class_param)                                                                  \
+    "NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"                           \
+    " AND l.granted AND l.objsubid = 2"                                                            \
+    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"           \
+    " AND l.classid = " class_param "::int::oid AND l.objid = hashtext(o.sender_id)::oid)"
+
 // A 'sending' row whose sender's advisory lock is free (the sender is gone: PostgreSQL
 // drops a session's locks when its connection ends) once $1 ms have passed, so that a
 // request the dead sender had in flight has run its course; or any 'sending' row after
@@ -33,14 +40,18 @@ static const char s_reclaim_sql[] =
     "SELECT " S_JOB_COLUMNS " FROM outbox o"
     " WHERE o.status = 'sending' AND (o.sending_at IS NULL"
     "   OR o.sending_at < now() - $2::bigint * interval '1 millisecond'"
-    "   OR (o.sending_at < now() - $1::bigint * interval '1 millisecond'"
-    "       AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"
-    "         AND l.granted AND l.objsubid = 2"
-    "         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    "         AND l.classid = " SB_STR(
-        SB_SENDER_LOCK_CLASS) "::oid"
-                              "         AND l.objid = hashtext(o.sender_id)::oid)))"
-                              " ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED";
+    "   OR (o.sending_at < now() - $1::bigint * interval '1 millisecond' AND " S_OWNER_GONE(
+        "$3") "))"
+              " ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED";
+
+static const char s_next_due_sql[] =
+    "SELECT GREATEST(0, ceil(extract(epoch FROM min(t) - now()) * 1000))::bigint FROM ("
+    " SELECT min(next_attempt_at) AS t FROM outbox WHERE status = 'queued'"
+    " UNION ALL"
+    " SELECT min(o.sending_at + $1::bigint * interval '1 millisecond') FROM outbox o"
+    " WHERE o.status = 'sending'"
+    "   AND o.sending_at + $1::bigint * interval '1 millisecond' > now() AND " S_OWNER_GONE(
+        "$2") ") x";
 
 // The claim's UPDATE: resolved fields, the new attempt, 'sending'. Returns first_sending_at.
 static const char s_sending_sql[] =
@@ -506,10 +517,9 @@ fail:
 int
 sb_outbox_lock(PGconn *conn, const char *sender_id, sb_err_t *err)
 {
-    const char *params[] = {sender_id};
-    PGresult *res =
-        s_exec(conn, "SELECT pg_advisory_lock(" SB_STR(SB_SENDER_LOCK_CLASS) ", hashtext($1))", 1,
-               params, "take the sender's advisory lock", err);
+    const char *params[] = {SB_STR(SB_SENDER_LOCK_CLASS), sender_id};
+    PGresult *res = s_exec(conn, "SELECT pg_advisory_lock($1::int, hashtext($2))", 2, params,
+                           "take the sender's advisory lock", err);
     PQclear(res);
     return res ? 0 : -1;
 }
@@ -528,9 +538,9 @@ sb_outbox_reclaim(PGconn *conn, const char *sender_id, const sb_outbox_defaults_
                   int64_t reconcile_after_ms, int64_t lease_ms, sb_outbox_job_t *job, sb_err_t *err)
 {
     char *after = s_i64(reconcile_after_ms), *lease = s_i64(lease_ms);
-    const char *params[] = {after, lease};
+    const char *params[] = {after, lease, SB_STR(SB_SENDER_LOCK_CLASS)};
     int64_t failed = 0;
-    int rc = s_take(conn, s_reclaim_sql, 2, params, sender_id, defaults, "after_crash", job,
+    int rc = s_take(conn, s_reclaim_sql, 3, params, sender_id, defaults, "after_crash", job,
                     &failed, err);
     free(after);
     free(lease);
@@ -757,13 +767,15 @@ sb_outbox_mailbox_token(PGconn *conn, const sb_secretbox_t *box, const char *mai
 }
 
 int64_t
-sb_outbox_next_due_ms(PGconn *conn, sb_err_t *err)
+sb_outbox_next_due_ms(PGconn *conn, int64_t reconcile_after_ms, sb_err_t *err)
 {
-    PGresult *res =
-        s_exec(conn,
-               "SELECT GREATEST(0, ceil(extract(epoch FROM min(next_attempt_at) - now())"
-               " * 1000))::bigint FROM outbox WHERE status = 'queued'",
-               0, NULL, "find the next due reply", err);
+    // A queued row's next attempt, or the moment a dead sender's 'sending' row becomes
+    // ours to reconcile. One already past was skipped by our last claim (another sender
+    // holds it), so it does not count: no busy loop.
+    char *after = s_i64(reconcile_after_ms);
+    const char *params[] = {after, SB_STR(SB_SENDER_LOCK_CLASS)};
+    PGresult *res = s_exec(conn, s_next_due_sql, 2, params, "find the next due reply", err);
+    free(after);
     if (res == NULL)
         return -2;
     int64_t ms = PQgetisnull(res, 0, 0) ? -1 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);

@@ -125,8 +125,9 @@ int sb_outbox_first_unclaimed(PGconn *conn, int64_t outbox_id, char *const *ids,
 int sb_outbox_mailbox_token(PGconn *conn, const sb_secretbox_t *box, const char *mailbox,
                             char **token, sb_err_t *err);
 
-// Milliseconds until the next queued row is due (0: now), or -1 when none is queued.
-int64_t sb_outbox_next_due_ms(PGconn *conn, sb_err_t *err);
+// Milliseconds until the next queued row is due, or until a dead sender's 'sending' row
+// may be reconciled (0: now); -1 when there is neither, -2 on error.
+int64_t sb_outbox_next_due_ms(PGconn *conn, int64_t reconcile_after_ms, sb_err_t *err);
 
 // Rows per status, for the metrics gauges (queued, sending, failed); -1 on error.
 int sb_outbox_counts(PGconn *conn, int64_t *queued, int64_t *sending, int64_t *failed,

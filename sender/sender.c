@@ -597,7 +597,9 @@ sb_sender_run(sb_sender_t *self, volatile sig_atomic_t *stop)
             continue;
         s_update_gauges(self);
         sb_err_t err = {0};
-        int64_t due = self->conn ? sb_outbox_next_due_ms(self->conn, &err) : 0;
+        int64_t due = self->conn
+                          ? sb_outbox_next_due_ms(self->conn, self->conf->reconcile_after_ms, &err)
+                          : 0;
         if (due == -2) {
             s_disconnect(self, err.msg);
             continue;
