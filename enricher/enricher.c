@@ -46,6 +46,8 @@ const sb_config_var_t sb_enricher_config_vars[] = {
      "https://oauth2.googleapis.com/token", 0, 0, 0, "OAuth token endpoint"},
     {"GMAIL_API_BASE_URL", SB_CONFIG_STRING, SB_OFF(gmail_api_base_url),
      "https://gmail.googleapis.com", 0, 0, 0, "Gmail API root (a fake server in tests)"},
+    {"SWITCHBOARD_SECRET_KEY", SB_CONFIG_STRING, SB_OFF(secret_key), NULL, 0, 0, SB_CONFIG_SECRET,
+     "key that sealed the mailboxes' refresh tokens (sbctl mailbox add): 64 hex digits"},
     {"GMAIL_FULL_SYNC_MAX_MESSAGES", SB_CONFIG_INT, SB_OFF(gmail_full_sync_max), "100", 1, 500, 0,
      "recent INBOX messages taken when the stored checkpoint is too old"},
     {"GMAIL_MAX_MESSAGES_PER_PUSH", SB_CONFIG_INT, SB_OFF(gmail_max_messages), "1000", 1, 10000, 0,

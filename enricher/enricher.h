@@ -58,6 +58,7 @@ typedef struct {
     char *google_client_secret;  // GOOGLE_CLIENT_SECRET (secret)
     char *google_token_url;      // GOOGLE_TOKEN_URL
     char *gmail_api_base_url;    // GMAIL_API_BASE_URL
+    char *secret_key;            // SWITCHBOARD_SECRET_KEY (secret): opens sealed refresh tokens
     int64_t gmail_full_sync_max; // GMAIL_FULL_SYNC_MAX_MESSAGES: recent INBOX messages taken
                                  // when the checkpoint is too old (history.list 404)
     int64_t gmail_max_messages;  // GMAIL_MAX_MESSAGES_PER_PUSH

@@ -21,6 +21,7 @@
 #include "sb_log.h"
 #include "sb_mem.h"
 #include "sb_phone.h"
+#include "sb_secretbox.h"
 #include "sb_banned.h"
 
 #define S_PUSH_MAX_BYTES 65536  // a Pub/Sub push body is a few hundred bytes
@@ -390,6 +391,7 @@ typedef struct sb_gmail {
     const sb_enricher_config_t *conf; // borrowed
     char *base_url;                   // GMAIL_API_BASE_URL without a final '/'
     sb_google_oauth_t *oauth;         // access tokens per mailbox
+    sb_secretbox_t *box;              // SWITCHBOARD_SECRET_KEY, or NULL: opens sealed tokens
     PGconn *db;                       // NULL while disconnected
     int64_t db_failed_ms;             // last failed connect (monotonic), 0 none
     zhashx_t *mailboxes;              // key -> s_mailbox_t
@@ -560,6 +562,19 @@ s_read_mailbox(s_job_t *job, sb_err_t *err)
         s_wipe_free(job->refresh_token);
         job->email = sb_xstrdup(PQgetvalue(res, 0, 0));
         job->refresh_token = PQgetisnull(res, 0, 1) ? NULL : sb_xstrdup(PQgetvalue(res, 0, 1));
+        if (job->refresh_token != NULL && sb_secretbox_is_sealed(job->refresh_token)) {
+            // Sealed by sbctl or the renewer (context: the address as stored). One that
+            // cannot be opened (no key, another key) counts as no token at all.
+            char *ctx = sb_xasprintf("mailboxes.refresh_token:%s", job->email);
+            sb_err_t why = {0};
+            char *plain = sb_secretbox_load(job->gmail->box, job->refresh_token, ctx, &why);
+            if (plain == NULL)
+                sb_log_warn(job->envs[0]->event_id, "mailbox %s: cannot open its refresh token: %s",
+                            job->email, why.msg);
+            s_wipe_free(job->refresh_token);
+            job->refresh_token = plain;
+            free(ctx);
+        }
         job->has_checkpoint = !PQgetisnull(res, 0, 2);
         job->checkpoint = job->has_checkpoint ? strtoull(PQgetvalue(res, 0, 2), NULL, 10) : 0;
         OPENSSL_cleanse(PQgetvalue(res, 0, 1), strlen(PQgetvalue(res, 0, 1)));
@@ -1133,9 +1148,15 @@ s_mailbox_destroy(void **item)
 void *
 sb_gmail_handler_new(sb_enricher_t *enricher, sb_err_t *err)
 {
-    (void)err;
     const sb_enricher_config_t *conf = sb_enricher_config(enricher);
+    sb_secretbox_t *box = NULL;
+    if (conf->secret_key != NULL && *conf->secret_key != '\0') {
+        box = sb_secretbox_new(conf->secret_key, err); // a bad key stops the enricher
+        if (box == NULL)
+            return NULL;
+    }
     sb_gmail_t *self = sb_xcalloc(1, sizeof *self);
+    self->box = box;
     self->enricher = enricher;
     self->conf = conf;
     self->base_url = sb_xstrdup(conf->gmail_api_base_url);
@@ -1175,6 +1196,7 @@ sb_gmail_handler_destroy(void **state_p)
         return;
     zhashx_destroy(&self->mailboxes);
     sb_google_oauth_destroy(&self->oauth);
+    sb_secretbox_destroy(&self->box);
     s_db_close(self);
     free(self->base_url);
     free(self);
