@@ -101,6 +101,7 @@ struct sb_spool {
     size_t n_ents;          // entries used in ents
     size_t cap_ents;        // entries allocated in ents
     size_t live;            // entries not acked: the depth
+    size_t pushed;          // entries pushed since open and not acked: the credit in use
     unsigned char *buf;     // records appended since the last sync
     size_t buf_len;         // bytes used in buf
     size_t buf_cap;         // bytes allocated in buf
@@ -414,6 +415,8 @@ s_index_ack(sb_spool_t *self, uint64_t seq, bool *found)
         return NULL;
     e->acked = true;
     self->live--;
+    if (e->sent)
+        self->pushed--;
     s_segment_t *seg = e->seg;
     s_compact(self);
     if (seg == NULL) // still in the buffer: the segment count starts at the sync
@@ -1033,9 +1036,10 @@ s_backoff_ms(const sb_spool_t *self, uint32_t attempts)
 static void
 s_mark_pushed(sb_spool_t *self, s_entry_t *e, int64_t now_ms)
 {
-    if (!e->sent)
+    if (!e->sent) {
         e->sent = true;
-    else if (e->attempts < UINT32_MAX)
+        self->pushed++;
+    } else if (e->attempts < UINT32_MAX)
         e->attempts++;
     e->due_ms = now_ms + s_backoff_ms(self, e->attempts);
     if (e->due_ms < self->due_floor)
@@ -1051,14 +1055,14 @@ sb_spool_sent(sb_spool_t *self, uint64_t seq, int64_t now_ms)
         s_mark_pushed(self, e, now_ms);
 }
 
-void
+int
 sb_spool_ack(sb_spool_t *self, uint64_t seq)
 {
     assert(self);
     bool found;
     s_segment_t *emptied = s_index_ack(self, seq, &found);
     if (!found || self->failed) // a failed spool writes nothing more
-        return;
+        return found ? 1 : 0;
     // Not fsynced here: the ack record goes out with the next group. Losing it in a
     // crash only costs one harmless redelivery (the writer deduplicates).
     if (self->n_acks == self->cap_acks) {
@@ -1068,6 +1072,22 @@ sb_spool_ack(sb_spool_t *self, uint64_t seq)
     self->acks[self->n_acks++] = seq;
     if (emptied != NULL && emptied != s_active(self))
         s_gc(self);
+    return 1;
+}
+
+int
+sb_spool_was_pushed(sb_spool_t *self, uint64_t seq)
+{
+    assert(self);
+    s_entry_t *e = s_find(self, seq);
+    return e != NULL && !e->acked && e->sent;
+}
+
+size_t
+sb_spool_pushed(const sb_spool_t *self)
+{
+    assert(self);
+    return self->pushed;
 }
 
 // Read e's record back into scratch and check it. 0; -1 with err on an I/O error; 1

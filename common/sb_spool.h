@@ -83,8 +83,13 @@ uint64_t sb_spool_synced_seq(const sb_spool_t *self);
 // The caller pushed seq downstream at now_ms: its redelivery clock starts.
 void sb_spool_sent(sb_spool_t *self, uint64_t seq, int64_t now_ms);
 // The writer committed seq. Idempotent; unknown or old seqs are ignored. The ack is
-// buffered and becomes durable with the next sync (or destroy).
-void sb_spool_ack(sb_spool_t *self, uint64_t seq);
+// buffered and becomes durable with the next sync (or destroy). 1 when seq was pending,
+// 0 when it was unknown or already acked (a second copy's ack).
+int sb_spool_ack(sb_spool_t *self, uint64_t seq);
+// Flow control: records pushed since open and not acked yet (the credit in use), and
+// whether seq is one of them (a push of it would be a redelivery, not a new credit).
+size_t sb_spool_pushed(const sb_spool_t *self);
+int sb_spool_was_pushed(sb_spool_t *self, uint64_t seq);
 
 // Visit up to max durable, unacked records that are due: never sent since open, or
 // sent and not acked within the backoff. fn gets the payload (valid during the call)

@@ -13,7 +13,6 @@
 
 #define SB_INGRESS_TICK_MS 100        // redelivery, gauges and heartbeat checks; 10-1000
 #define SB_INGRESS_REDELIVER_BATCH 2000 // records pushed again per tick; bounds a storm
-#define SB_INGRESS_PUSH_HWM 20000     // events queued per verifier before pushes wait
 #define SB_INGRESS_DRAIN_MS 3000      // on SIGTERM, time for in-flight answers to leave
 
 #define CFG(field) offsetof(sb_ingress_config_t, field)
@@ -38,6 +37,8 @@ const sb_config_var_t sb_ingress_config_vars[] = {
      0, 0, "verifier replicas (CZMQ endpoints, comma-separated)"},
     {"INGRESS_ACK_ENDPOINT", SB_CONFIG_STRING, CFG(ack_endpoint), "@tcp://*:5559", 0, 0, 0,
      "where writers' acks and stages' heartbeats arrive"},
+    {"INGRESS_MAX_INFLIGHT", SB_CONFIG_INT, CFG(max_inflight), "4000", 16, 1000000, 0,
+     "events pushed and not yet acked; the rest wait in the spool (flow control)"},
     {"INGRESS_MAX_CONNECTIONS", SB_CONFIG_INT, CFG(max_connections), "4096", 16, 65536, 0,
      "concurrent HTTP connections"},
     {"LOG_LEVEL", SB_CONFIG_STRING, CFG(log_level), "info", 0, 0, 0, "debug, info, warn, error"},
@@ -89,6 +90,8 @@ s_register_metrics(sb_ingress_t *self)
                                            "events pushed again (unacked in time, or at start)", "");
     self->push_blocked = sb_metrics_counter(m, "sb_push_blocked_total",
                                             "pushes deferred: no verifier had room", "");
+    self->deferred = sb_metrics_counter(m, "sb_push_deferred_total",
+                                        "first pushes held in the spool: window full", "");
     static const double group_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
     self->sync_seconds = sb_metrics_histogram(m, "sb_spool_sync_seconds", "one group fdatasync",
                                               "", sb_metrics_latency_bounds,
@@ -117,7 +120,8 @@ s_open_sockets(sb_ingress_t *self, sb_err_t *err)
         sb_err_set(err, errno, "could not create ZeroMQ sockets");
         return -1;
     }
-    zsock_set_sndhwm(self->push, SB_INGRESS_PUSH_HWM);
+    // The in-flight window is the real bound (s_push); the high-water mark only backs it.
+    zsock_set_sndhwm(self->push, (int)self->conf->max_inflight);
     zsock_set_linger(self->push, 0); // the spool keeps everything: nothing to flush on exit
     zsock_set_rcvhwm(self->acks, 0); // acks are small; never drop one at a high-water mark
     self->push_peers = sb_resolver_new(self->push, self->conf->push_endpoint, err);
@@ -219,12 +223,23 @@ sb_ingress_accept(sb_ingress_t *self, struct MHD_Connection *conn, const char *s
     return 0;
 }
 
-// Push one spool record downstream without blocking. 0 when queued, -1 when no
-// verifier has room (the record stays due and the redelivery tick retries it).
+// Push one spool record downstream without blocking. 0 when queued, -1 when it must
+// wait (the record stays due): no verifier has room, or the in-flight window is full.
+// The window (INGRESS_MAX_INFLIGHT, a credit scheme: an ack returns a credit) keeps
+// the backlog on disk rather than in ZeroMQ queues. Then an event's redelivery clock
+// only runs while it is really downstream, so a slow database does not cause copies,
+// and memory stays bounded however long the outage. A redelivery needs no new credit.
 static int
 s_push(void *arg, uint64_t seq, const void *payload, size_t len)
 {
     sb_ingress_t *self = arg;
+    int again = sb_spool_was_pushed(self->spool, seq);
+    if (!again && sb_spool_pushed(self->spool) >= (size_t)self->conf->max_inflight) {
+        if (!self->window_full)
+            sb_counter_add(self->deferred, 1);
+        self->window_full = 1;
+        return -1;
+    }
     sb_err_t err = {0};
     sb_envelope_t *env = sb_envelope_decode(payload, len, &err);
     if (env == NULL) {
@@ -243,7 +258,20 @@ s_push(void *arg, uint64_t seq, const void *payload, size_t len)
         sb_counter_add(self->push_blocked, 1);
         return -1;
     }
+    if (again)
+        sb_counter_add(self->redelivered, 1);
     return 0;
+}
+
+// Push what is due: records never pushed (deferred by the window or a full queue) and
+// records unacked past their backoff.
+static void
+s_push_due(sb_ingress_t *self, int64_t now, size_t max)
+{
+    sb_err_t err = {0};
+    self->window_full = 0;
+    if (sb_spool_due(self->spool, now, max, s_push, self, &err) < 0)
+        sb_log_error(NULL, "could not read the spool for redelivery: %s", err.msg);
 }
 
 // The syncer thread: takes a flush, writes it and fdatasyncs, hands it back. It touches
@@ -384,11 +412,14 @@ s_take_backmsgs(sb_ingress_t *self)
                 char id[SB_INGRESS_ID_MAX], epoch[SB_INGRESS_ID_MAX];
                 uint64_t seq;
                 if (sb_event_id_parse(msg->event_ids[i], id, epoch, &seq) == 0 &&
-                    strcmp(epoch, sb_spool_epoch(self->spool)) == 0) {
-                    sb_spool_ack(self->spool, seq);
-                    sb_counter_add(self->acked, 1);
-                }
+                    strcmp(epoch, sb_spool_epoch(self->spool)) == 0 &&
+                    sb_spool_ack(self->spool, seq) == 1)
+                    sb_counter_add(self->acked, 1); // not a copy's second ack
             }
+            // Acks return credits: records held back by a full window go now, not at
+            // the next tick.
+            if (self->window_full)
+                s_push_due(self, sb_ingress_now_ms(), SB_INGRESS_REDELIVER_BATCH);
         } else {
             sb_ingress_heartbeat(self, msg->stage, msg->instance, msg->status_json,
                                  sb_ingress_now_ms());
@@ -403,13 +434,11 @@ s_tick(sb_ingress_t *self, int64_t now)
     sb_err_t err = {0};
     if (sb_resolver_refresh(self->push_peers, &err) != 0)
         sb_log_warn(NULL, "INGRESS_PUSH_ENDPOINT: %s", err.msg);
-    int pushed = sb_spool_due(self->spool, now, SB_INGRESS_REDELIVER_BATCH, s_push, self, &err);
-    if (pushed < 0)
-        sb_log_error(NULL, "could not read the spool for redelivery: %s", err.msg);
-    else if (pushed > 0) {
-        sb_counter_add(self->redelivered, (uint64_t)pushed);
-        sb_log_info(NULL, "pushed %d unacked events again", pushed);
-    }
+    uint64_t before = sb_counter_value(self->redelivered);
+    s_push_due(self, now, SB_INGRESS_REDELIVER_BATCH);
+    uint64_t again = sb_counter_value(self->redelivered) - before;
+    if (again > 0)
+        sb_log_info(NULL, "pushed %" PRIu64 " unacked events again", again);
     // Acks are buffered in the spool; make them durable now and then so that a
     // restart does not resend much (losing them would only cost redeliveries).
     s_flush_start(self);

@@ -26,6 +26,7 @@ typedef struct {
     char *push_endpoint;        // INGRESS_PUSH_ENDPOINT
     char *ack_endpoint;         // INGRESS_ACK_ENDPOINT
     int64_t max_connections;    // INGRESS_MAX_CONNECTIONS
+    int64_t max_inflight;       // INGRESS_MAX_INFLIGHT: pushed and not yet acked
     char *log_level;            // LOG_LEVEL
     char *tls_cert_file;        // TLS_CERT_FILE: PEM chain; with the key, HTTPS natively
     char *tls_key_file;         // TLS_KEY_FILE: its PEM private key

@@ -55,6 +55,8 @@ struct sb_ingress {
     sb_counter_t *acked;          // records acked by writers
     sb_counter_t *redelivered;    // records pushed again
     sb_counter_t *push_blocked;   // pushes that found no room downstream
+    sb_counter_t *deferred;       // first pushes held back: the in-flight window was full
+    int window_full;              // a first push waits for credit (acks free it)
     sb_histogram_t *sync_seconds; // one fdatasync per group
     sb_histogram_t *sync_records; // group size
     sb_gauge_t *g_depth, *g_bytes, *g_oldest, *g_torn, *g_stage_up[2];
