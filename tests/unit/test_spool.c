@@ -273,6 +273,28 @@ START_TEST(a_failed_flush_write_fails_the_spool)
 }
 END_TEST
 
+// Flow control: the credit in use is the records pushed and not acked since open.
+START_TEST(pushed_counts_the_credit_in_use)
+{
+    sb_spool_t *spool = open_spool(0);
+    uint64_t a = append(spool, "a"), b = append(spool, "b");
+    sync_ok(spool);
+    ck_assert_uint_eq(sb_spool_pushed(spool), 0);
+    ck_assert_int_eq(sb_spool_was_pushed(spool, a), 0);
+    sb_spool_sent(spool, a, 1000);
+    sb_spool_sent(spool, a, 2000); // a redelivery takes no second credit
+    ck_assert_uint_eq(sb_spool_pushed(spool), 1);
+    ck_assert_int_eq(sb_spool_was_pushed(spool, a), 1);
+    ck_assert_int_eq(sb_spool_was_pushed(spool, b), 0);
+    ck_assert_int_eq(sb_spool_ack(spool, a), 1);
+    ck_assert_int_eq(sb_spool_ack(spool, a), 0); // a copy's second ack
+    ck_assert_uint_eq(sb_spool_pushed(spool), 0);
+    ck_assert_int_eq(sb_spool_ack(spool, b), 1); // acked without a push: no credit back
+    ck_assert_uint_eq(sb_spool_pushed(spool), 0);
+    sb_spool_destroy(&spool);
+}
+END_TEST
+
 START_TEST(crc32c_matches_known_vectors)
 {
     ck_assert_uint_eq(sb_crc32c(0, "123456789", 9), 0xE3069283u);
@@ -955,6 +977,7 @@ sb_spool_suite(void)
     tcase_add_test(tc, hundred_thousand_records);
     tcase_add_test(tc, appends_during_a_flush_wait_for_the_next_one);
     tcase_add_test(tc, a_failed_flush_write_fails_the_spool);
+    tcase_add_test(tc, pushed_counts_the_credit_in_use);
     suite_add_tcase(s, tc);
     return s;
 }
