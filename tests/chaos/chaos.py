@@ -572,6 +572,21 @@ class Sampler:
         return [s for s in self.samples if t0 <= s["t"] < t1]
 
 
+def sanitized_build(build_dir=None):
+    """The sanitizers the stages were built with (SB_SANITIZE in the build's CMakeCache),
+    "" for none. Under AddressSanitizer VmRSS says nothing about the program (shadow
+    memory, quarantine) and everything runs a few times slower."""
+    path = os.path.join(build_dir or harness.BUILD_DIR, "CMakeCache.txt")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("SB_SANITIZE:"):
+                    return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def wait_drained(p, timeout):
     """Wait until the ingress reports spool depth 0. -> (ok, seconds, last health doc)."""
     t0 = time.monotonic()

@@ -17,6 +17,8 @@ into a redelivery storm. Two slow writers:
    that over all events (plus the first pushes that found the queue full, which the
    counter also counts). The amplification (redeliveries per event) is printed: it is
    the measured weakness that docs/DURABILITY.md discusses.
+In a sanitizer build VmRSS means nothing and everything is slower: the stall is shorter
+and only exactly-once and the redelivery bound are checked.
 """
 
 import math
@@ -32,8 +34,12 @@ import harness  # noqa: E402
 from harness import check, check_eq  # noqa: E402
 import chaos  # noqa: E402
 
-STALL_S = float(os.environ.get("SB_STALL_SECONDS", "20"))
-STALL_RATE = float(os.environ.get("SB_STALL_RATE", "2000"))
+# Under sanitizers every stage is several times slower: a smaller stall that does not
+# fill the queues (memory and the full-queue checks are skipped there), so that the drain
+# of the backlog and its copies stays within the test's time.
+SANITIZED = chaos.sanitized_build()
+STALL_S = float(os.environ.get("SB_STALL_SECONDS", "10" if SANITIZED else "20"))
+STALL_RATE = float(os.environ.get("SB_STALL_RATE", "1000" if SANITIZED else "2000"))
 SLOW_S = float(os.environ.get("SB_SLOW_SECONDS", "20"))
 SLOW_RATE = float(os.environ.get("SB_SLOW_RATE", "500"))
 SLOW_ROW_MS = 4  # pg_sleep per webhook_events row: about 250 rows/s at most
@@ -46,6 +52,14 @@ def setup(ctx):
     ctx.state["p"] = ctx.pipeline(REDELIVER_AFTER_MS=str(BASE_MS),
                                   REDELIVER_MAX_MS=str(MAX_MS),
                                   HEALTH_MAX_LAG_SECONDS="600", LOG_LEVEL="warn")
+
+
+def _check_rss(sampler):
+    if SANITIZED:
+        print("  (built with -fsanitize=%s: VmRSS not checked)" % SANITIZED)
+        return
+    for stage, kb in sampler.max_rss().items():
+        check(kb < RSS_LIMIT_KB, "%s VmRSS %d KiB over %d KiB", stage, kb, RSS_LIMIT_KB)
 
 
 def _exactly_once(p, w, gen):
@@ -83,7 +97,7 @@ def test_stalled_writer_bounded_memory(ctx):
     stalled = sampler.between(t0, t_cont)
     # Where the queues filled up: from the first blocked push on.
     blocked_at = next((s["t"] for s in stalled if s["m"].get("sb_push_blocked_total")), None)
-    t_drain = _exactly_once(p, w, gen)
+    _exactly_once(p, w, gen)
     sampler.stop()
     print("  %d requests at %.0f/s in %.1fs while the writer was stopped: %r" % (
         len(w.items), STALL_RATE, t_load, gen.statuses))
@@ -98,8 +112,11 @@ def test_stalled_writer_bounded_memory(ctx):
           % (chaos.metric(p.http_port, "sb_events_redelivered_total"),
              chaos.metric(p.ports["writer_metrics"], "sb_events_redelivered_total")))
     check_eq(gen.statuses, {200: len(w.items)}, "answers while the writer was stopped")
-    for stage, kb in sampler.max_rss().items():
-        check(kb < RSS_LIMIT_KB, "%s VmRSS %d KiB over %d KiB", stage, kb, RSS_LIMIT_KB)
+    _check_rss(sampler)
+    if SANITIZED:
+        print("  (built with -fsanitize=%s: a short stall, high-water marks not checked)"
+              % SANITIZED)
+        return
     check(blocked_at is not None, "the ZeroMQ queues never filled up: the stall proves "
           "nothing about high-water marks (raise SB_STALL_SECONDS or SB_STALL_RATE)")
     # After the queues are full, the events stay on disk: memory must plateau.
@@ -115,7 +132,6 @@ def test_stalled_writer_bounded_memory(ctx):
                                                depth1))
         check(growth < RSS_PLATEAU_KB, "%s VmRSS grew %d KiB after the queues were full",
               stage, growth)
-    ctx.state["stall_tally"] = t_drain
 
 
 # The commit time of every row comes from a deferred constraint trigger (it runs at
@@ -135,6 +151,9 @@ def _allowed_redeliveries(latency_s, base_s):
 
 def test_slow_database_no_storm(ctx):
     p = ctx.state["p"]
+    # Start from an empty spool: copies of an earlier backlog would count against this one.
+    ok, _s, doc = chaos.wait_drained(p, 120)
+    check(ok, "the spool is not empty before the test: %r", doc)
     base = chaos.metric(p.http_port, "sb_events_redelivered_total") or 0.0
     ctx.state["writer_copies0"] = chaos.metric(p.ports["writer_metrics"],
                                                "sb_events_redelivered_total") or 0.0
@@ -207,8 +226,7 @@ def test_slow_database_no_storm(ctx):
           "redelivery (max ack latency %.1fs)", lat[-1] if lat else 0)
     check(redelivered <= allowed + blocked, "redelivery storm: %d redeliveries, the backoff "
           "allows %d (+%d blocked first pushes)", redelivered, allowed, blocked)
-    for stage, kb in sampler.max_rss().items():
-        check(kb < RSS_LIMIT_KB, "%s VmRSS %d KiB over %d KiB", stage, kb, RSS_LIMIT_KB)
+    _check_rss(sampler)
 
 
 if __name__ == "__main__":
