@@ -58,6 +58,22 @@ unset s_stage
 SB_STAGE_TARGETS=("${SB_STAGES[@]/#/sb-}")   # what the benchmarks build
 SB_DAEMON_TARGETS=("${SB_DAEMONS[@]/#/sb-}") # what scripts/run builds (not the tests)
 
+# sb_build DIR BUILD_TYPE [cmake args...]: configure DIR (when new, or built with another
+# type), then build it (incremental): every target, or those in SB_BUILD_TARGETS if set.
+sb_build() {
+    local dir=$1 type=$2
+    shift 2
+    if ! grep -qx "CMAKE_BUILD_TYPE:STRING=$type" "$dir/CMakeCache.txt" 2>/dev/null; then
+        sb_say "configuring $dir ($type $*)"
+        # Explicit returns: callers may run this under `||`, where set -e does not apply.
+        cmake -S "$SB_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >&2 || return 1
+    fi
+    sb_say "building $dir"
+    local targets=()
+    [ -n "${SB_BUILD_TARGETS+x}" ] && targets=(--target "${SB_BUILD_TARGETS[@]}")
+    cmake --build "$dir" -j2 "${targets[@]}" >&2 || return 1
+}
+
 # ---- private PostgreSQL -------------------------------------------------------------
 # sb_pg_start DIR PORT: initdb DIR (trust auth, superuser "postgres") if it is not a
 # cluster yet, start it with its unix socket inside DIR and TCP on 127.0.0.1:PORT, and set
