@@ -62,6 +62,9 @@
 #define SB_SPOOL_BASE_MS 10000             // default first redelivery (REDELIVER_AFTER_MS)
 #define SB_SPOOL_MAX_MS 300000             // default backoff cap (REDELIVER_MAX_MS)
 #define SB_SPOOL_NAME_MAX 32               // "%020" PRIu64 ".seg" and its NUL fit
+// Seqs and segment names at or above this are corrupt: next_seq = highest + 1 must not
+// wrap to 0 (found by fuzz/fuzz_spool.c). 2^62 events at 10^6/s take 146,000 years.
+#define SB_SPOOL_SEQ_LIMIT (UINT64_C(1) << 62)
 
 typedef struct {
     uint64_t first;   // seq in the file name (see the invariants)
@@ -583,7 +586,7 @@ s_scan_record(sb_spool_t *self, s_segment_t *seg, const unsigned char *rec, uint
         return true;
     }
     uint64_t seq = s_get64(rec + 8);
-    if (seq <= *max_seen || seq < seg->first)
+    if (seq <= *max_seen || seq < seg->first || seq >= SB_SPOOL_SEQ_LIMIT)
         return false;
     s_entry_t *e = s_entry_add(self, seq, len, (int64_t)s_get64(rec + 16));
     e->seg = seg;
@@ -658,7 +661,7 @@ s_list_segments(sb_spool_t *self, uint64_t **firsts, size_t *n, sb_err_t *err)
         }
         errno = 0;
         uint64_t first = strtoull(name, NULL, 10);
-        if (errno == 0 && first > 0)
+        if (errno == 0 && first > 0 && first < SB_SPOOL_SEQ_LIMIT)
             (*firsts)[(*n)++] = first;
     }
     closedir(d);

@@ -5,7 +5,8 @@
  * Input: [flags][split][name][segment bytes...]. flags bit 0: recompute every CRC the
  * framing reaches, so that mutations get past the checksum into the record logic; bit 1:
  * split the bytes into two segment files at split/256 of their length, the second named
- * 2 + name; bit 2: ack every visited record before the reopen.
+ * 2 + name (name 250-255: names near 2^62 and 2^64); bit 2: ack every visited record
+ * before the reopen.
  *
  * Checked besides memory safety (DESIGN.md "Why acks flow backwards"): every pending
  * record is due at open; a new record gets a seq above every seq found (a torn record's
@@ -133,6 +134,9 @@ s_session(const char *dir, bool ack_all, s_visits_t *v)
     size_t depth = sb_spool_depth(spool);
     int pushed = sb_spool_due(spool, S_NOW_MS, SIZE_MAX, s_visit, v, &err);
     SB_FUZZ_CHECK(pushed >= 0, "the records found at open can be read back");
+    if ((size_t)pushed != depth || v->visits != depth)
+        fprintf(stderr, "pending %zu, pushed %d, visited %zu, torn %zu\n", depth, pushed,
+                v->visits, sb_spool_torn(spool));
     SB_FUZZ_CHECK((size_t)pushed == depth && v->visits == depth, "every pending record is due");
     for (size_t i = 0; ack_all && i < v->n; i++)
         sb_spool_ack(spool, v->seqs[i]);
@@ -162,8 +166,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t split = flags & 2 ? len * data[1] / 256 : len;
     s_write_file(dir, "00000000000000000001.seg", seg, split);
     if (flags & 2) {
+        static const uint64_t huge[] = {(UINT64_C(1) << 62) - 1, UINT64_C(1) << 62,
+                                        UINT64_MAX - 1,          UINT64_MAX,
+                                        UINT64_C(99999999999999999),
+                                        UINT64_C(10000000000000000000)};
+        uint64_t first = data[2] < 250 ? 2u + data[2] : huge[data[2] - 250];
         char name[32];
-        snprintf(name, sizeof name, "%020u.seg", 2u + data[2]);
+        snprintf(name, sizeof name, "%020" PRIu64 ".seg", first);
         s_write_file(dir, name, seg + split, len - split);
     }
     bool ack_all = (flags & 4) != 0;
