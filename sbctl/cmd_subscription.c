@@ -185,7 +185,7 @@ s_list(sb_sbctl_t *ctl, int all)
 }
 
 static int
-s_result(sb_sbctl_t *ctl, const char *id, const sb_rc_sub_result_t *res)
+s_result(sb_sbctl_t *ctl, const char *id, int delete, const sb_rc_sub_result_t *res)
 {
     if (res->note[0])
         sb_sbctl_fail(ctl, SB_SBCTL_OK, "note: %s", res->note);
@@ -206,10 +206,8 @@ s_result(sb_sbctl_t *ctl, const char *id, const sb_rc_sub_result_t *res)
                              "subscription %s is being renewed by sb-renewer right now; try again",
                              id);
     case SB_RC_SUB_NOT_FOUND:
-        return sb_sbctl_fail(ctl, SB_SBCTL_FAIL,
-                             "no subscription %s (retired ones cannot be "
-                             "renewed: see list --all)",
-                             id);
+        return sb_sbctl_fail(ctl, SB_SBCTL_FAIL, "no subscription %s%s", id,
+                             delete ? "" : " (a retired one cannot be renewed: see list --all)");
     case SB_RC_SUB_FAILED:
         return sb_sbctl_fail(ctl, SB_SBCTL_FAIL, "subscription %s: %s", id, res->why);
     default:
@@ -229,7 +227,7 @@ s_renew_or_delete(sb_sbctl_t *ctl, const char *id, int delete)
     if ((delete ? sb_rc_sub_delete(&env, id, &res, &err)
                 : sb_rc_sub_renew(&env, id, 1, &res, &err)) != 0)
         return sb_sbctl_fail(ctl, SB_SBCTL_FAIL, "%s", err.msg);
-    return s_result(ctl, id, &res);
+    return s_result(ctl, id, delete, &res);
 }
 
 int
