@@ -20,7 +20,7 @@
 // Hostile clients (docs/SECURITY.md): MHD's idle timeout restarts with every byte, so a
 // client sending a byte a second (slowloris) would hold a connection for ever. These
 // bound the whole phase instead; s_sweep closes a connection that breaks them.
-#define SB_HTTP_HEADER_TIMEOUT_S 10 // request headers complete this long after connect/answer
+#define SB_HTTP_HEADER_TIMEOUT_S 10 // a new connection's request headers complete by then
 #define SB_HTTP_BODY_GRACE_S 10     // a body may take this long at any rate ...
 #define SB_HTTP_MIN_BODY_RATE 1024  // ... then must average this many bytes/s; 500-65536
 #define SB_HTTP_DISCARD_S 10        // reading an oversized body to answer 413, at most this
@@ -61,6 +61,8 @@ static sb_counter_t *s_cut[3];
 // loop thread touches.
 typedef enum {
     S_WAIT_HEADERS, // connected, or answered and kept alive: the next request's headers due
+                    // within SB_HTTP_HEADER_TIMEOUT_S, or SB_HTTP_TIMEOUT_S once kept alive
+                    // (clients reuse idle connections; MHD closed those at 30 s before)
     S_BODY,         // headers in, body arriving
     S_ANSWERING,    // body complete: waiting for the group sync, or the answer is going out
     S_CUT,          // closed by s_sweep; MHD has not noticed yet
@@ -72,6 +74,7 @@ typedef struct s_conn {
     int64_t since_ms;           // when the phase began
     uint64_t body_bytes;        // bytes of this request's body so far
     int64_t too_large_ms;       // when the body passed MAX_BODY_BYTES, 0 if it did not
+    int kept_alive;             // a request was answered on it already
     struct s_conn *prev, *next; // s_conns
 } s_conn_t;
 static s_conn_t *s_conns;
@@ -384,8 +387,10 @@ s_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         *req_cls = NULL;
     }
     s_conn_t *c = s_conn_of(conn);
-    if (c && c->phase != S_CUT) // kept alive: the next request's headers are due
+    if (c && c->phase != S_CUT) { // kept alive: the next request's headers are due
         s_phase(c, S_WAIT_HEADERS);
+        c->kept_alive = 1;
+    }
 }
 
 static void
@@ -423,7 +428,8 @@ static const char *
 s_overdue(const s_conn_t *c, int64_t now_ms)
 {
     int64_t elapsed_ms = now_ms - c->since_ms;
-    if (c->phase == S_WAIT_HEADERS && elapsed_ms > SB_HTTP_HEADER_TIMEOUT_S * 1000)
+    int64_t header_ms = (c->kept_alive ? SB_HTTP_TIMEOUT_S : SB_HTTP_HEADER_TIMEOUT_S) * 1000;
+    if (c->phase == S_WAIT_HEADERS && elapsed_ms > header_ms)
         return "header_timeout";
     if (c->phase != S_BODY)
         return NULL;
@@ -455,10 +461,11 @@ sb_ingress_http_sweep(sb_ingress_t *self, int64_t now_ms)
         return;
     for (size_t i = 0; i < 3; i++)
         sb_counter_add(s_cut[i], cut[i]);
-    sb_log_warn(NULL, "closed %zu connections without complete headers in %d s, %zu sending a "
-                "body slower than %d bytes/s and %zu still sending an oversized body after %d s",
-                cut[0], SB_HTTP_HEADER_TIMEOUT_S, cut[1], SB_HTTP_MIN_BODY_RATE, cut[2],
-                SB_HTTP_DISCARD_S);
+    sb_log_warn(NULL, "closed %zu connections without complete request headers in time (%d s, "
+                "%d s once kept alive), %zu sending a body slower than %d bytes/s and %zu "
+                "still sending an oversized body after %d s",
+                cut[0], SB_HTTP_HEADER_TIMEOUT_S, SB_HTTP_TIMEOUT_S, cut[1],
+                SB_HTTP_MIN_BODY_RATE, cut[2], SB_HTTP_DISCARD_S);
 }
 
 static void

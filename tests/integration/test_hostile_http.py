@@ -11,6 +11,7 @@ fake Google behind the enricher, so that a replayed push meets a real mailbox.""
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import resource
@@ -271,6 +272,16 @@ def test_slow_clients_are_cut_while_normal_traffic_flows(ctx):
     cut_b = metric(p, 'sb_http_connections_cut_total{reason="slow_body"}')
     cut_e = metric(p, 'sb_http_connections_cut_total{reason="endless_body"}')
     loris, endless = {}, {}
+    # A client that keeps its connection alive between webhooks is not an attacker: idle
+    # after an answer, it keeps the connection for MHD's 30 s idle timeout.
+    keep = http.client.HTTPConnection("127.0.0.1", p.http_port, timeout=10)
+    sms_headers = {"Content-Type": "application/json",
+                   "Verification-Token": harness.VERIFICATION_TOKEN}
+    keep.request("POST", harness.SMS_PATH, harness.sms_body("9100900001"), sms_headers)
+    r = keep.getresponse()
+    r.read()
+    check_eq(r.status, 200, "first request on a kept-alive connection")
+    ctx.state["normal"].append("9100900001")
     threads = [threading.Thread(target=_slowloris, args=(p, loris)),
                threading.Thread(target=_endless_body, args=(p, endless))]
     for t in threads:
@@ -283,6 +294,13 @@ def test_slow_clients_are_cut_while_normal_traffic_flows(ctx):
         check(time.monotonic() - t0 < 60, "the slow-client attack did not end")
     for t in threads:
         t.join()
+    keep.request("POST", harness.SMS_PATH, harness.sms_body("9100900002"), sms_headers)
+    r = keep.getresponse()
+    r.read()
+    check_eq(r.status, 200, "second request on the same connection, idle for %.0f s" % (
+        time.monotonic() - t0))
+    keep.close()
+    ctx.state["normal"].append("9100900002")
     closed = loris["closed"]
     lor = [v for (g, _i), v in closed.items() if g == "loris"]
     body = [v for (g, _i), v in closed.items() if g == "body"]
