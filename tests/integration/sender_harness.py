@@ -221,6 +221,7 @@ class SseReader:
         self.buf = b""
         self.chunked = False
         self.text = b""  # de-chunked stream bytes not yet parsed
+        self.ended = False
 
     def _recv(self, deadline):
         left = deadline - time.monotonic()
@@ -254,6 +255,9 @@ class SseReader:
             if not sep:
                 return
             size = int(line.split(b";")[0], 16)
+            if size == 0:
+                self.ended = True  # the last chunk: the stream is over
+                return
             if len(rest) < size + 2:
                 return
             self.text += rest[:size]
@@ -284,4 +288,6 @@ class SseReader:
                 if data:
                     ev["data"] = "\n".join(data)
                     return ev
+            if self.ended:
+                raise EOFError("stream ended")
             self._recv(deadline)
