@@ -70,6 +70,9 @@ const sb_config_var_t sb_sender_config_vars[] = {
      0,
      "a reply left 'sending' by a sender that is gone is looked up this long after its send "
      "began (at least SENDER_HTTP_TIMEOUT_MS)"},
+    {"SENDER_VERIFY_DELAY_MS", SB_CONFIG_INT, SB_OFF(verify_delay_ms), "10000", 0, 3600000, 0,
+     "after an answer that leaves the outcome unknown (5xx, timeout), wait at least this long "
+     "before looking at the provider, so that a message it did take is there to be found"},
     {"SENDER_LEASE_MS", SB_CONFIG_INT, SB_OFF(lease_ms), "900000", 1000, 86400000, 0,
      "a reply 'sending' for this long is taken over even if its sender seems alive"},
     {"SENDER_HTTP_TIMEOUT_MS", SB_CONFIG_INT, SB_OFF(http_timeout_ms), "15000", 100, 300000, 0,
@@ -377,6 +380,8 @@ s_retry(sb_sender_t *self, const sb_outbox_job_t *job, const char *why, const ch
     }
     int64_t delay = sb_sender_backoff_ms(job->attempts, self->conf->backoff_ms,
                                          self->conf->backoff_max_ms, 0, s_rand(self));
+    if (verify && delay < self->conf->verify_delay_ms)
+        delay = self->conf->verify_delay_ms; // the provider's search may lag its send
     sb_err_t err = {0};
     if (self->conn && sb_outbox_requeue(self->conn, job, delay, why, verify, &err) == 0) {
         sb_counter_add(s_metrics_of(self, job)->retried, 1);

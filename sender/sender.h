@@ -52,6 +52,7 @@ typedef struct {
     int64_t backoff_ms;         // SENDER_BACKOFF_MS
     int64_t backoff_max_ms;     // SENDER_BACKOFF_MAX_MS
     int64_t reconcile_after_ms; // SENDER_RECONCILE_AFTER_MS
+    int64_t verify_delay_ms;    // SENDER_VERIFY_DELAY_MS
     int64_t lease_ms;           // SENDER_LEASE_MS
     int64_t http_timeout_ms;    // SENDER_HTTP_TIMEOUT_MS
 } sb_sender_config_t;

@@ -91,6 +91,7 @@ def start_sender(p, rc, google, name="sender", **extra):
                 "SENDER_BACKOFF_MAX_MS": "1000",
                 "SENDER_HTTP_TIMEOUT_MS": "2000",
                 "SENDER_RECONCILE_AFTER_MS": "3000",
+                "SENDER_VERIFY_DELAY_MS": "300",
                 "SENDER_LEASE_MS": "60000"})
     env.update(extra)
     st = add_stage(p, name, SENDER, _env(p, env), name + "_metrics", port)
