@@ -161,8 +161,46 @@ def test_conversation_is_the_merged_timeline_in_order(ctx):
                     " WHERE occurred_at > now() - interval '30 days' LIMIT 50", (maria,))
         plan = "\n".join(r[0] for r in cur.fetchall())
     conn.close()
-    check("communications_customer_occurred_idx" in plan, "the timeline does not use the "
-          "index:\n%s", plan)
+    check("communications_customer_timeline_idx" in plan and "Sort" not in plan,
+          "the timeline does not come straight from the index:\n%s", plan)
+    page = p.dict_rows("SELECT * FROM conversation_page(%s, NULL, 2)", (maria,))
+    check_eq([r["id"] for r in page], [rows[4]["id"], rows[3]["id"]], "newest page")
+    page = p.dict_rows("SELECT * FROM conversation_page(%s, %s, 10)",
+                       (maria, rows[3]["occurred_at"]))
+    check_eq([r["id"] for r in page], [rows[2]["id"], rows[1]["id"], rows[0]["id"]],
+             "the page before the fixture reply")
+
+
+def test_timeline_stays_fast_with_many_rows(ctx):
+    """100,000 more communications of 1,000 customers: a customer's timeline and its
+    newest page come from the index in milliseconds, never from a scan of the table."""
+    p = ctx.state["p"]
+    conn = p.db()
+    with conn.cursor() as cur:
+        cur.execute("SET session_replication_role = replica")  # no per-row NOTIFY here
+        cur.execute(
+            "INSERT INTO communications (customer_id, channel, direction, provider,"
+            " external_id, from_address, body, status, occurred_at)"
+            " SELECT 1000000 + g % 1000, 'sms', 'inbound', 'ringcentral', 'bulk-' || g,"
+            " '+1312555' || lpad((g % 10000)::text, 4, '0'), 'bulk', 'Received',"
+            " timestamptz '2026-01-01' + g * interval '1 minute'"
+            " FROM generate_series(1, 100000) g")
+        cur.execute("ANALYZE communications")
+        cur.execute("RESET session_replication_role")
+        timings = {}
+        for name, sql in (("whole timeline (100 rows)", "SELECT * FROM conversation(1000234)"),
+                          ("newest page", "SELECT * FROM conversation_page(1000234, NULL, 50)")):
+            cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
+            plan = cur.fetchone()[0][0]
+            text = json.dumps(plan)
+            check("Seq Scan" not in text and "communications_customer_timeline_idx" in text,
+                  "%s plan: %s", name, text)
+            timings[name] = plan["Execution Time"]
+            cur.execute(sql)
+            check(len(cur.fetchall()) in (50, 100), "%s: row count", name)
+    conn.close()
+    print("   (%s)" % ", ".join("%s %.2f ms" % kv for kv in timings.items()))
+    check(all(ms < 50 for ms in timings.values()), "too slow: %r", timings)
 
 
 def test_sigterm_stops_the_sender_cleanly(ctx):
@@ -173,4 +211,5 @@ if __name__ == "__main__":
     harness.run([test_customer_created_after_their_first_sms_is_backfilled,
                  test_new_email_and_phone_backfill_only_unmatched_rows,
                  test_conversation_is_the_merged_timeline_in_order,
+                 test_timeline_stays_fast_with_many_rows,
                  test_sigterm_stops_the_sender_cleanly], setup=setup)

@@ -125,12 +125,16 @@ CREATE TRIGGER outbox_status_notify AFTER UPDATE OF status ON outbox
     EXECUTE FUNCTION sb_outbox_status_notify();
 
 -- ---- 3. the timeline -------------------------------------------------------------------------
--- Every SMS, call and e-mail of a customer, oldest first, with its direction and status
--- (and outbox_id when it was a reply sent from the outbox). A plain SQL function: the
--- planner inlines it, so "SELECT * FROM conversation(42) WHERE occurred_at > $1 LIMIT 50"
--- is one range scan of communications_customer_occurred_idx, whatever the table size.
-CREATE INDEX IF NOT EXISTS communications_customer_occurred_idx
-    ON communications (customer_id, occurred_at);
+-- Every SMS, call and e-mail of a customer, oldest first (ties by id), with its direction
+-- and status (and outbox_id when it was a reply sent from the outbox). Plain SQL
+-- functions: the planner inlines them, so conditions and LIMIT reach the index below and
+-- "SELECT * FROM conversation(42) LIMIT 50" or "conversation_page(42, before, 50)" read
+-- 50 index entries, whatever the size of the table or of the customer's history.
+-- (customer_id, occurred_at, id) gives the exact order, so no sort is needed; it
+-- supersedes 0002's (customer_id, occurred_at), which is its prefix.
+CREATE INDEX IF NOT EXISTS communications_customer_timeline_idx
+    ON communications (customer_id, occurred_at, id);
+DROP INDEX IF EXISTS communications_customer_occurred_idx;
 
 CREATE OR REPLACE FUNCTION conversation(p_customer_id bigint)
 RETURNS TABLE (id bigint, occurred_at timestamptz, channel text, direction text,
@@ -145,6 +149,29 @@ LANGUAGE sql STABLE AS $$
     FROM communications c
     WHERE c.customer_id = p_customer_id
     ORDER BY c.occurred_at, c.id
+$$;
+
+-- A page of the timeline for a UI, newest first: the p_limit communications before
+-- p_before (NULL: the latest). The next page starts before the last row's occurred_at
+-- (rows at the very same instant: ask again with p_before just after it and skip the ids
+-- already shown, or page by conversation() with a WHERE on (occurred_at, id)).
+CREATE OR REPLACE FUNCTION conversation_page(p_customer_id bigint,
+                                             p_before timestamptz DEFAULT NULL,
+                                             p_limit integer DEFAULT 50)
+RETURNS TABLE (id bigint, occurred_at timestamptz, channel text, direction text,
+               status text, provider text, external_id text, thread_id text,
+               from_address text, to_address text, subject text, body text,
+               duration_seconds numeric, missed boolean, outbox_id bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT c.id, c.occurred_at, c.channel, c.direction, c.status, c.provider,
+           c.external_id, c.thread_id, c.from_address, c.to_address, c.subject, c.body,
+           c.duration_seconds, c.missed,
+           (SELECT min(o.id) FROM outbox o WHERE o.communication_id = c.id)
+    FROM communications c
+    WHERE c.customer_id = p_customer_id
+      AND c.occurred_at < COALESCE(p_before, 'infinity'::timestamptz)
+    ORDER BY c.occurred_at DESC, c.id DESC
+    LIMIT p_limit
 $$;
 
 -- ---- 4. back-fill ------------------------------------------------------------------------------
