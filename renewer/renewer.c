@@ -664,8 +664,8 @@ s_scan_db(sb_renewer_t *self, s_scan_t *scan, sb_err_t *err)
     return 0;
 }
 
-// Read every expiry back: gauges, then the health document.
-static void
+// Read every expiry back: gauges, then the health document. 1 when the database answered.
+static int
 s_publish(sb_renewer_t *self, int db_ok, const char *db_error)
 {
     s_scan_t scan = {json_array(), 0, (double)time(NULL), {NAN, NAN}, {0, 0}, 0};
@@ -674,11 +674,19 @@ s_publish(sb_renewer_t *self, int db_ok, const char *db_error)
     if (db_ok && s_scan_db(self, &scan, &err) != 0) {
         db_ok = 0;
         db_error = err.msg;
+        if (strcmp(self->db_error, err.msg) != 0) // once per new problem, not every round
+            sb_log_warn(NULL, "%s", err.msg);
+        snprintf(self->db_error, sizeof self->db_error, "%s", err.msg);
     }
-    if (!db_ok)
-        s_reason(&scan, "database unreachable: %s", db_error);
+    if (!db_ok && strstr(db_error, "does not exist") != NULL)
+        s_reason(&scan, "database: no renewer tables yet (sb-writer applies the migrations): %s",
+                 db_error);
+    else if (!db_ok)
+        s_reason(&scan, "database: %s", db_error);
     else
         s_expiry_gauges_prune(self);
+    if (db_ok)
+        self->db_error[0] = '\0';
     if (scan.n_reasons > S_MAX_REASONS)
         json_array_append_new(scan.reasons,
                               json_sprintf("... and %zu more", scan.n_reasons - S_MAX_REASONS));
@@ -699,6 +707,7 @@ s_publish(sb_renewer_t *self, int db_ok, const char *db_error)
     sb_renewer_status_set(self->status, healthy, text ? text : "{\"status\":\"degraded\"}");
     free(text);
     json_decref(doc);
+    return db_ok;
 }
 
 int
@@ -713,6 +722,13 @@ sb_renewer_tick(sb_renewer_t *self, sb_err_t *err)
         rc = -1;
     if (rc == 0 && self->rc != NULL && !*self->stop && s_round_ringcentral(self, err) != 0)
         rc = -1;
+    if (rc != 0 && strstr(err->msg, "does not exist") != NULL) {
+        // At first start the writer may still be applying the migrations.
+        sb_log_warn(NULL, "%s (sb-writer applies the migrations; trying again in %d s)", err->msg,
+                    SB_RENEWER_RETRY_MS / 1000);
+        s_publish(self, 0, err->msg);
+        return -1;
+    }
     if (rc != 0) {
         sb_log_error(NULL, "%s", err->msg);
         if (PQstatus(self->db) != CONNECTION_OK) { // reconnect next round
@@ -722,7 +738,10 @@ sb_renewer_tick(sb_renewer_t *self, sb_err_t *err)
             return -1;
         }
     }
-    s_publish(self, 1, NULL);
+    if (!s_publish(self, 1, NULL) && rc == 0) {
+        sb_err_set(err, 0, "could not read the expiries back");
+        rc = -1;
+    }
     return rc;
 }
 
@@ -734,8 +753,10 @@ sb_renewer_run(sb_renewer_t *self)
         int64_t now = s_mono_ms();
         if (now >= next) {
             sb_err_t err = {0};
-            sb_renewer_tick(self, &err);
-            next = s_mono_ms() + self->conf->interval_ms;
+            int64_t wait = self->conf->interval_ms;
+            if (sb_renewer_tick(self, &err) != 0 && wait > SB_RENEWER_RETRY_MS)
+                wait = SB_RENEWER_RETRY_MS; // soon again: nothing was looked at
+            next = s_mono_ms() + wait;
             continue;
         }
         int64_t wait = next - now < SB_RENEWER_POLL_MS ? next - now : SB_RENEWER_POLL_MS;

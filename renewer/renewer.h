@@ -37,6 +37,7 @@
 #define SB_RENEWER_DB_TIMEOUT_MS 10000                   // statement_timeout of our queries
 #define SB_RENEWER_HEARTBEAT_MS 1000                     // as the other stages
 #define SB_RENEWER_POLL_MS 200                           // the loop sees SIGTERM this often
+#define SB_RENEWER_RETRY_MS 5000 // after a round the database failed (not migrated yet ...)
 #define SB_RENEWER_LOCK_MAILBOX 1935831552      // advisory lock class of mailboxes: "sbr\0"
 #define SB_RENEWER_LOCK_SUBSCRIPTION 1935831808 // ... of subscriptions: "sbs\0"
 

@@ -44,8 +44,8 @@ sb_renewer_db_query(PGconn *db, const char *what, const char *sql, int n_params,
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db);
     if (msg == NULL || *msg == '\0')
         msg = PQerrorMessage(db);
-    size_t len = strlen(msg);
-    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+    size_t len = strcspn(msg, "\n"); // the first line: LINE 1 and the caret add nothing here
+    while (len > 0 && msg[len - 1] == ' ')
         len--;
     sb_err_set(err, 0, "%s: %.*s", what, (int)len, msg);
     PQclear(res);

@@ -380,6 +380,8 @@ def test_no_secret_printed(ctx):
                    fake_ringcentral.CLIENT_SECRET, harness.VERIFICATION_TOKEN,
                    harness.GMAIL_PUSH_TOKEN):
         check(secret not in text, "a secret in sbctl's output")
+    for marker in harness.Pipeline.SANITIZER_MARKERS:
+        check(marker.decode() not in text, "a sanitizer report from sbctl:\n%s" % text[-3000:])
 
 
 if __name__ == "__main__":
