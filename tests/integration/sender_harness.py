@@ -28,6 +28,20 @@ GOOGLE_CLIENT = ("itest-client", "itest-client-secret")
 OUR_NUMBER = "+16505550100"  # the fixtures' Front Desk
 MARIA_E164 = "+14155550134"
 STREAM_TOKEN = "stream-token-itest-7Gh3Lq"
+SECRET_KEY = "8f0e1d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100"
+
+
+def seal(plaintext, context):
+    """sb_secretbox_seal in Python ("v1:" + base64(nonce | ciphertext | tag), AES-256-GCM,
+    the context as additional data), or None without the cryptography package."""
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError:
+        return None
+    import base64
+    nonce = os.urandom(12)
+    box = AESGCM(bytes.fromhex(SECRET_KEY)).encrypt(nonce, plaintext.encode(), context.encode())
+    return "v1:" + base64.b64encode(nonce + box).decode()
 
 _BASE_ENV = ("PATH", "HOME", "LANG", "TZ", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
 
@@ -92,7 +106,8 @@ def start_sender(p, rc, google, name="sender", **extra):
                 "SENDER_HTTP_TIMEOUT_MS": "2000",
                 "SENDER_RECONCILE_AFTER_MS": "3000",
                 "SENDER_VERIFY_DELAY_MS": "300",
-                "SENDER_LEASE_MS": "60000"})
+                "SENDER_LEASE_MS": "60000",
+                "SWITCHBOARD_SECRET_KEY": SECRET_KEY})
     env.update(extra)
     st = add_stage(p, name, SENDER, _env(p, env), name + "_metrics", port)
     wait_http(port, "/health", st)

@@ -252,6 +252,35 @@ def test_permanent_errors_fail_with_the_providers_message(ctx):
         check("outbox_idempotency_key_key" in str(e), "unexpected error: %r", e)
 
 
+def test_sealed_refresh_token_is_opened(ctx):
+    """A mailbox whose refresh token is sealed at rest (SWITCHBOARD_SECRET_KEY, context
+    "mailboxes.refresh_token:<email as stored>", as sbctl and the enricher use it)."""
+    p, google = ctx.state["p"], ctx.state["google"]
+    address, token = "Sealed.Box@Example.com", "1//rt-sealed-itest-Vb7Nq2"
+    sealed = sh.seal(token, "mailboxes.refresh_token:" + address)
+    if sealed is None:
+        print("   (no cryptography package: sealed tokens not exercised)")
+        return
+    google.generate_mailbox(address.lower(), 0)
+    p.query("INSERT INTO mailboxes (email, refresh_token) VALUES (%s, %s)", (address, sealed))
+    before = len(google.sent)
+    oid = sh.queue(p, "email", "From the sealed mailbox.", from_address="sealed.box@example.com",
+                   to_address="maria.lopez@example.com", subject="Sealed")
+    row = sh.wait_status(p, oid, timeout=10)
+    check_eq(row["status"], "sent", "status (last_error %r)" % row["last_error"])
+    check_eq(google.sent[before]["mailbox"], "sealed.box@example.com", "sending mailbox")
+    with google.lock:
+        check(token in google.tokens.values(), "the token request carried the opened token")
+    # Sealed for another row: refused, never sent.
+    p.query("UPDATE mailboxes SET refresh_token = %s WHERE email = %s",
+            (sh.seal(token, "mailboxes.refresh_token:other@example.com"), address))
+    oid = sh.queue(p, "email", "Must not go.", from_address="sealed.box@example.com",
+                   to_address="maria.lopez@example.com", subject="Sealed 2")
+    row = sh.wait_status(p, oid, timeout=10)
+    check_eq(row["status"], "failed", "status with a token sealed for another mailbox")
+    check_eq(len(google.sent), before + 1, "messages.send calls")
+
+
 def test_two_senders_send_each_reply_once(ctx):
     p, rc = ctx.state["p"], ctx.state["rc"]
     second = sh.start_sender(p, rc, ctx.state["google"], name="sender2")
@@ -280,5 +309,6 @@ if __name__ == "__main__":
                  test_unknown_email_outcome_is_looked_up_then_sent_once,
                  test_transient_errors_are_retried_and_sent_once,
                  test_permanent_errors_fail_with_the_providers_message,
+                 test_sealed_refresh_token_is_opened,
                  test_two_senders_send_each_reply_once,
                  test_sigterm_stops_the_sender_cleanly], setup=setup)
