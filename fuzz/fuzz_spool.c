@@ -135,8 +135,8 @@ s_session(const char *dir, bool ack_all, s_visits_t *v)
     int pushed = sb_spool_due(spool, S_NOW_MS, SIZE_MAX, s_visit, v, &err);
     SB_FUZZ_CHECK(pushed >= 0, "the records found at open can be read back");
     if ((size_t)pushed != depth || v->visits != depth)
-        fprintf(stderr, "pending %zu, pushed %d, visited %zu, torn %zu\n", depth, pushed,
-                v->visits, sb_spool_torn(spool));
+        fprintf(stderr, "pending %zu, pushed %d, visited %zu, torn %zu\n", depth, pushed, v->visits,
+                sb_spool_torn(spool));
     SB_FUZZ_CHECK((size_t)pushed == depth && v->visits == depth, "every pending record is due");
     for (size_t i = 0; ack_all && i < v->n; i++)
         sb_spool_ack(spool, v->seqs[i]);
@@ -166,8 +166,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t split = flags & 2 ? len * data[1] / 256 : len;
     s_write_file(dir, "00000000000000000001.seg", seg, split);
     if (flags & 2) {
-        static const uint64_t huge[] = {(UINT64_C(1) << 62) - 1, UINT64_C(1) << 62,
-                                        UINT64_MAX - 1,          UINT64_MAX,
+        static const uint64_t huge[] = {(UINT64_C(1) << 62) - 1,
+                                        UINT64_C(1) << 62,
+                                        UINT64_MAX - 1,
+                                        UINT64_MAX,
                                         UINT64_C(99999999999999999),
                                         UINT64_C(10000000000000000000)};
         uint64_t first = data[2] < 250 ? 2u + data[2] : huge[data[2] - 250];
