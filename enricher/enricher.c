@@ -282,6 +282,7 @@ sb_enricher_new(const sb_enricher_config_t *conf, sb_err_t *err)
         goto fail;
     }
     zsock_set_linger(self->push, SB_ENRICHER_PUSH_LINGER_MS);
+    zsock_set_immediate(self->push, 1); // never queue to a replica that is not connected
     self->push_peers = sb_resolver_new(self->push, conf->push_endpoint, err);
     if (self->push_peers == NULL)
         goto fail;

@@ -109,6 +109,8 @@ s_register_metrics(sb_ingress_t *self)
                                            "stage=\"verifier\"");
     self->g_stage_up[1] = sb_metrics_gauge(m, "sb_stage_up", "replicas seen by heartbeat",
                                            "stage=\"writer\"");
+    self->g_stage_up[2] = sb_metrics_gauge(m, "sb_stage_up", "replicas seen by heartbeat",
+                                           "stage=\"enricher\"");
 }
 
 static int
@@ -123,6 +125,9 @@ s_open_sockets(sb_ingress_t *self, sb_err_t *err)
     // The in-flight window is the real bound (s_push); the high-water mark only backs it.
     zsock_set_sndhwm(self->push, (int)self->conf->max_inflight);
     zsock_set_linger(self->push, 0); // the spool keeps everything: nothing to flush on exit
+    // Queue only to verifiers whose connection is up: a dead replica's pipe would hold
+    // events until their redelivery delay.
+    zsock_set_immediate(self->push, 1);
     zsock_set_rcvhwm(self->acks, 0); // acks are small; never drop one at a high-water mark
     self->push_peers = sb_resolver_new(self->push, self->conf->push_endpoint, err);
     if (self->push_peers == NULL)

@@ -74,6 +74,7 @@ sb_ingress_gauges_update(sb_ingress_t *self, int64_t now_ms)
     sb_gauge_set(self->g_torn, (double)sb_spool_torn(self->spool));
     sb_gauge_set(self->g_stage_up[0], s_stage_state(self, "verifier", now_ms).alive);
     sb_gauge_set(self->g_stage_up[1], s_stage_state(self, "writer", now_ms).alive);
+    sb_gauge_set(self->g_stage_up[2], s_stage_state(self, "enricher", now_ms).alive);
 }
 
 static json_t *
@@ -86,6 +87,7 @@ char *
 sb_ingress_health_json(sb_ingress_t *self, int64_t now_ms, int *healthy)
 {
     s_stage_state_t verifier = s_stage_state(self, "verifier", now_ms);
+    s_stage_state_t enricher = s_stage_state(self, "enricher", now_ms);
     s_stage_state_t writer = s_stage_state(self, "writer", now_ms);
     int64_t oldest = sb_spool_oldest_ms(self->spool);
     double lag_s = oldest ? (double)(now_ms - oldest) / 1000.0 : 0.0;
@@ -94,6 +96,8 @@ sb_ingress_health_json(sb_ingress_t *self, int64_t now_ms, int *healthy)
         json_array_append_new(reasons, json_string("spool failed: restart the ingress"));
     if (!verifier.alive)
         json_array_append_new(reasons, json_string("no verifier is connected"));
+    if (!enricher.alive)
+        json_array_append_new(reasons, json_string("no enricher is connected"));
     if (!writer.alive)
         json_array_append_new(reasons, json_string("no writer is connected"));
     else if (!writer.db_ok)
@@ -105,8 +109,17 @@ sb_ingress_health_json(sb_ingress_t *self, int64_t now_ms, int *healthy)
         json_array_append_new(reasons, json_string(text));
     }
     *healthy = json_array_size(reasons) == 0;
-    json_t *stages = json_pack("{s:{s:b},s:o,s:o}", "ingress", "alive", 1, "verifier",
-                               s_stage_json(verifier.alive), "writer", s_stage_json(writer.alive));
+    json_t *stages = json_pack("{s:{s:b},s:o,s:o,s:o}", "ingress", "alive", 1, "verifier",
+                               s_stage_json(verifier.alive), "enricher",
+                               s_stage_json(enricher.alive), "writer", s_stage_json(writer.alive));
+    // Optional stages (renewer, sender, ...) are reported when they heartbeat, but their
+    // absence does not make the pipeline degraded: not every deployment runs them.
+    for (size_t i = 0; i < self->n_instances; i++) {
+        const char *name = self->instances[i].stage;
+        if (json_object_get(stages, name) == NULL)
+            json_object_set_new(stages, name,
+                                s_stage_json(s_stage_state(self, name, now_ms).alive));
+    }
     json_t *database = json_pack("{s:b}", "reachable", writer.db_ok);
     if (!writer.db_ok && writer.db_error)
         json_object_set_new(database, "error", json_string(writer.db_error));

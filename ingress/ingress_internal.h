@@ -59,7 +59,7 @@ struct sb_ingress {
     int window_full;              // a first push waits for credit (acks free it)
     sb_histogram_t *sync_seconds; // one fdatasync per group
     sb_histogram_t *sync_records; // group size
-    sb_gauge_t *g_depth, *g_bytes, *g_oldest, *g_torn, *g_stage_up[2];
+    sb_gauge_t *g_depth, *g_bytes, *g_oldest, *g_torn, *g_stage_up[3];
 };
 
 // ingress_http.c

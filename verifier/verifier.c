@@ -36,8 +36,8 @@ const sb_config_var_t sb_verifier_config_vars[] = {
      "debug, info, warn or error"},
     {"VERIFIER_PULL_ENDPOINT", SB_CONFIG_STRING, SB_OFF(pull_endpoint), "@tcp://*:5557", 0, 0, 0,
      "where events arrive (CZMQ endpoints, comma-separated)"},
-    {"VERIFIER_PUSH_ENDPOINT", SB_CONFIG_STRING, SB_OFF(push_endpoint), ">tcp://127.0.0.1:5558", 0,
-     0, 0, "every replica of the next stage (CZMQ endpoints)"},
+    {"VERIFIER_PUSH_ENDPOINT", SB_CONFIG_STRING, SB_OFF(push_endpoint), ">tcp://127.0.0.1:5560", 0,
+     0, 0, "every replica of the next stage, the enrichers (CZMQ endpoints)"},
     {"ACK_ENDPOINT", SB_CONFIG_STRING, SB_OFF(ack_endpoint), ">tcp://127.0.0.1:5559", 0, 0, 0,
      "every ingress's ack endpoint, for heartbeats (CZMQ endpoints)"},
     {"METRICS_LISTEN", SB_CONFIG_STRING, SB_OFF(metrics_listen), "0.0.0.0:9102", 0, 0, 0,
@@ -422,6 +422,7 @@ sb_verifier_new(const sb_verifier_config_t *conf, sb_err_t *err)
         goto fail;
     }
     zsock_set_linger(self->push, S_PUSH_LINGER_MS);
+    zsock_set_immediate(self->push, 1); // never queue to a replica that is not connected
     zsock_set_sndtimeo(self->push, S_SEND_TIMEOUT_MS);
     self->push_peers = sb_resolver_new(self->push, conf->push_endpoint, err);
     if (self->push_peers == NULL)
