@@ -504,7 +504,8 @@ def vm_rss_kb(pid):
 
 
 INGRESS_METRICS = ("sb_events_redelivered_total", "sb_events_acked_total",
-                   "sb_push_blocked_total", "sb_spool_depth", "sb_spool_bytes")
+                   "sb_push_blocked_total", "sb_push_deferred_total", "sb_spool_depth",
+                   "sb_spool_bytes")
 
 
 class Sampler:

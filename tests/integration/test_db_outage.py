@@ -143,12 +143,13 @@ def test_outage_under_load(ctx):
               depth_at_up, "%.1f" % (caught["t"] - t_up) if caught else "?",
               "%.0f" % rate if rate else "?", peak))
     print("  stage VmRSS max (KiB): %r" % (sampler.max_rss(),))
-    # The ingress's "redelivered" also counts first pushes that had found the queue full;
-    # the writer's counts the copies that reached it for events already stored.
-    print("  ingress: redelivered %s, push blocked %s; writer: already-stored copies %s" % (
-        chaos.metric(p.http_port, "sb_events_redelivered_total"),
-        chaos.metric(p.http_port, "sb_push_blocked_total"),
-        chaos.metric(p.ports["writer_metrics"], "sb_events_redelivered_total")))
+    # The writer counts the copies that reached it for events already stored.
+    print("  ingress: redelivered %s, window full %s times, push blocked %s; writer: "
+          "already-stored copies %s" % (
+              chaos.metric(p.http_port, "sb_events_redelivered_total"),
+              chaos.metric(p.http_port, "sb_push_deferred_total"),
+              chaos.metric(p.http_port, "sb_push_blocked_total"),
+              chaos.metric(p.ports["writer_metrics"], "sb_events_redelivered_total")))
     check(gen.exc is None, "load generator failed: %r", gen.exc)
     check_eq(gen.statuses, {200: len(w.items)},
              "answers during the outage (every request must get 200 at once)")
