@@ -26,6 +26,7 @@
 #define SB_OFF(field) offsetof(sb_sender_config_t, field)
 #define S_SLEEP_STEP_MS 100 // a wait checks the stop flag this often
 #define S_LOG_ID_MAX 32     // "outbox:<id>" in log lines
+#define S_GAUGES_MS 10000   // the outbox gauges are counted at most this often
 
 const sb_config_var_t sb_sender_config_vars[] = {
     {"LOG_LEVEL", SB_CONFIG_STRING, SB_OFF(log_level), "info", 0, 0, 0,
@@ -158,6 +159,7 @@ struct sb_sender {
     sb_counter_t *db_errors;                    // lost connections and failed statements
     volatile sig_atomic_t *stop;                // set by the signal handler
     int64_t reconnect_ms;                       // the next wait before reconnecting
+    int64_t gauges_ms;                          // when the gauges were last counted
     uint64_t rng;                               // jitter
 };
 
@@ -577,6 +579,10 @@ s_work(sb_sender_t *self)
 static void
 s_update_gauges(sb_sender_t *self)
 {
+    int64_t now = s_now_ms();
+    if (now - self->gauges_ms < S_GAUGES_MS)
+        return;
+    self->gauges_ms = now;
     int64_t queued, sending, failed;
     sb_err_t err = {0};
     if (self->conn && sb_outbox_counts(self->conn, &queued, &sending, &failed, &err) == 0) {

@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_queued_idx ON outbox (next_attempt_at, id)
     WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS outbox_sending_idx ON outbox (sending_at) WHERE status = 'sending';
+CREATE INDEX IF NOT EXISTS outbox_failed_idx ON outbox (id) WHERE status = 'failed';
 CREATE INDEX IF NOT EXISTS outbox_external_id_idx ON outbox (channel, external_id)
     WHERE external_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS outbox_communication_idx ON outbox (communication_id)
