@@ -41,7 +41,7 @@ COPY . /src
 # a warning from another compiler must not stop an operator's build (CI keeps -Werror).
 RUN set -eu; \
     cmake -S /src -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSB_WERROR=OFF >/dev/null; \
-    targets=$(cmake --build /build --target help | sed -n 's/^\.\.\. \(sb-[A-Za-z0-9_-]*\).*/\1/p'); \
+    targets=$(cmake --build /build --target help | sed -n 's/^\.\.\. \(sb-[A-Za-z0-9_-]*\|sbctl\)$/\1/p'); \
     test -n "$targets" || { echo "no sb-* targets found" >&2; exit 1; }; \
     echo "building:" $targets; \
     cmake --build /build -j"$JOBS" --target $targets; \
@@ -74,7 +74,7 @@ RUN set -eu; \
 
 COPY --from=build /out/bin/ /usr/local/bin/
 # Fail the build, not the first start, when a runtime library is missing.
-RUN set -eu; for b in /usr/local/bin/sb-*; do \
+RUN set -eu; for b in /usr/local/bin/sb-* /usr/local/bin/sbctl; do \
         if ldd "$b" | grep 'not found'; then echo "$b: missing library" >&2; exit 1; fi; \
     done
 

@@ -173,13 +173,15 @@ def test_config(compose, tmp):
                                "RINGCENTRAL_VERIFICATION_TOKEN": "config-test-token"})
     p.run("config", "-q")
     services = set(p.run("config", "--services").stdout.split())
-    check({"postgres", "ingress", "verifier", "writer"} <= services,
+    check({"postgres", "ingress", "verifier", "enricher", "writer"} <= services,
           "services: %s", sorted(services))
     p.run("config", "-q", profile="monitoring")
     text = p.run("config").stdout
     for want in ["INGRESS_PUSH_ENDPOINT: '>tcp://verifier:5557'",
                  "VERIFIER_PULL_ENDPOINT: '@tcp://*:5557'",
-                 "VERIFIER_PUSH_ENDPOINT: '>tcp://writer:5558'",
+                 "VERIFIER_PUSH_ENDPOINT: '>tcp://enricher:5560'",
+                 "ENRICHER_PULL_ENDPOINT: '@tcp://*:5560'",
+                 "ENRICHER_PUSH_ENDPOINT: '>tcp://writer:5558'",
                  "WRITER_PULL_ENDPOINT: '@tcp://*:5558'",
                  "ACK_ENDPOINT: '>tcp://ingress:5559'",
                  "INGRESS_ACK_ENDPOINT: '@tcp://*:5559'",
