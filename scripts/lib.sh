@@ -67,6 +67,11 @@ sb_build() {
         sb_say "configuring $dir ($type $*)"
         # Explicit returns: callers may run this under `||`, where set -e does not apply.
         cmake -S "$SB_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >&2 || return 1
+    elif ! cmake "$dir" >"$dir/sb-reconfigure.log" 2>&1; then
+        # Configure again, quietly: make knows no target (sb-sender, say) that was added
+        # to the tree after the last configure, and would stop before regenerating.
+        cat "$dir/sb-reconfigure.log" >&2
+        return 1
     fi
     sb_say "building $dir"
     local targets=()
