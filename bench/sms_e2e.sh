@@ -300,6 +300,13 @@ for t in "${order[@]}"; do
     printf '| %s | %s | %s | %s | %s |\n' "$t" "${med_ack[$t]}" "$(median %.2f "${p99_l[$t]}")" \
         "${med_stored[$t]}" "$(median %.3f "${ratio_l[$t]:-}")"
 done
+if want switchboard; then
+    # Where the ingress's time goes: its group commits over all the runs.
+    curl -s -m 5 "http://$SB_HTTP/metrics" | awk '
+        $1 == "sb_spool_sync_seconds_sum" { s = $2 } $1 == "sb_spool_sync_seconds_count" { n = $2 }
+        $1 == "sb_spool_sync_records_sum" { r = $2 }
+        END { if (n > 0) printf "\nswitchboard ingress: %d group commits, %.2f ms each on average, %.1f requests per commit\n", n, 1000 * s / n, r / n }'
+fi
 if want switchboard && want peer; then
     ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "-" }'; }
     printf '\nswitchboard ack/s / peer ack/s:       %s\n' "$(ratio "${med_ack[switchboard]}" "${med_ack[peer]}")"
