@@ -20,6 +20,7 @@
 #include "renewer_status.h"
 #include "sb_log.h"
 #include "sb_mem.h"
+#include "sb_stage.h"
 #include "sb_metrics.h"
 #include "sb_banned.h"
 
@@ -249,17 +250,6 @@ s_metrics_register(sb_renewer_t *self)
         sb_gauge_set(self->next_expiry[k], NAN);
 }
 
-static char *
-s_instance_name(const sb_renewer_config_t *conf)
-{
-    if (s_set(conf->instance_id))
-        return sb_xstrdup(conf->instance_id);
-    char host[256] = "";
-    if (gethostname(host, sizeof host - 1) != 0)
-        snprintf(host, sizeof host, "unknown");
-    return sb_xasprintf("%s:%ld", host, (long)getpid());
-}
-
 // A provider's retry wait: cut short by SIGTERM.
 static int
 s_sleep(int64_t ms, void *arg)
@@ -334,7 +324,7 @@ sb_renewer_new(const sb_renewer_config_t *conf, volatile sig_atomic_t *stop, sb_
     sb_renewer_t *self = sb_xcalloc(1, sizeof *self);
     self->conf = conf;
     self->stop = stop;
-    self->instance = s_instance_name(conf);
+    self->instance = sb_stage_instance(conf->instance_id);
     self->metrics = sb_metrics_new();
     self->series = zhashx_new();
     assert(self->series);

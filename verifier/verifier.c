@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include "sb_log.h"
 #include "sb_mem.h"
+#include "sb_stage.h"
 #include "sb_resolver.h"
 #include "verifier.h"
 #include "verify_ringcentral.h"
@@ -373,38 +374,12 @@ s_metrics_register(sb_verifier_t *self)
         sb_metrics_latency_bounds, sb_metrics_latency_bounds_n);
 }
 
-static zsock_t *
-s_socket(int type, const char *endpoints, bool serverish, const char *what, sb_err_t *err)
-{
-    zsock_t *sock = zsock_new(type);
-    if (sock == NULL) {
-        sb_err_set(err, errno, "could not create the %s socket", what);
-        return NULL;
-    }
-    if (zsock_attach(sock, endpoints, serverish) != 0) {
-        sb_err_set(err, errno, "could not attach the %s socket to \"%s\"", what, endpoints);
-        zsock_destroy(&sock);
-    }
-    return sock;
-}
-
-static char *
-s_instance_name(const sb_verifier_config_t *conf)
-{
-    if (s_configured(conf->instance_id))
-        return sb_xstrdup(conf->instance_id);
-    char host[256] = "";
-    if (gethostname(host, sizeof host - 1) != 0)
-        snprintf(host, sizeof host, "unknown");
-    return sb_xasprintf("%s:%ld", host, (long)getpid());
-}
-
 sb_verifier_t *
 sb_verifier_new(const sb_verifier_config_t *conf, sb_err_t *err)
 {
     sb_verifier_t *self = sb_xcalloc(1, sizeof *self);
     self->conf = conf;
-    self->instance = s_instance_name(conf);
+    self->instance = sb_stage_instance(conf->instance_id);
     s_metrics_register(self);
     if (s_configured(conf->gmail_push_audience)) {
         self->google = sb_google_verifier_new(conf->google_jwks_file, conf->google_jwks_url,
@@ -413,7 +388,7 @@ sb_verifier_new(const sb_verifier_config_t *conf, sb_err_t *err)
         if (self->google == NULL)
             goto fail;
     }
-    self->pull = s_socket(ZMQ_PULL, conf->pull_endpoint, true, "pull", err);
+    self->pull = sb_stage_socket(ZMQ_PULL, conf->pull_endpoint, true, "pull", err);
     if (self->pull == NULL)
         goto fail;
     self->push = zsock_new(ZMQ_PUSH);
