@@ -125,7 +125,7 @@ export VERIFIER_PUSH_ENDPOINT='>tcp://127.0.0.1:15660' ENRICHER_PULL_ENDPOINT='@
 export ENRICHER_PUSH_ENDPOINT='>tcp://127.0.0.1:15658' WRITER_PULL_ENDPOINT='@tcp://127.0.0.1:15658'
 export INGRESS_ACK_ENDPOINT='@tcp://127.0.0.1:15659' ACK_ENDPOINT='>tcp://127.0.0.1:15659'
 mkdir -p "$SPOOL_DIR"
-declare -A metrics_port=([verifier]=19202 [enricher]=19203 [writer]=19204 [ingress]=)
+declare -A metrics_port=([verifier]=19202 [enricher]=19203 [writer]=19204 [ingress]="")
 for s in "${SB_STAGES[@]}"; do
     METRICS_LISTEN=127.0.0.1:${metrics_port[$s]} "$build_dir/$s/sb-$s" 2>>"$tmp/switchboard.log" &
     pid[$s]=$!

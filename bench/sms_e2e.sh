@@ -142,7 +142,7 @@ if want switchboard; then
         export ENRICHER_PUSH_ENDPOINT='>tcp://127.0.0.1:15558'
     fi
     curl -s -o /dev/null -m 1 "http://$SB_HTTP/" && sb_die "something already listens on $SB_HTTP"
-    declare -A metrics_port=([verifier]=19102 [enricher]=19103 [writer]=19104 [ingress]=)
+    declare -A metrics_port=([verifier]=19102 [enricher]=19103 [writer]=19104 [ingress]="")
     for s in "${SB_STAGES[@]}"; do
         METRICS_LISTEN=127.0.0.1:${metrics_port[$s]} "$build_dir/$s/sb-$s" 2>>"$tmp/switchboard.log" &
         pid[$s]=$!

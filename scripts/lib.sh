@@ -55,7 +55,9 @@ for s_stage in writer enricher verifier ingress renewer sender; do
     SB_DAEMONS+=("$s_stage")
 done
 unset s_stage
+# shellcheck disable=SC2034 # used by the scripts that source this file
 SB_STAGE_TARGETS=("${SB_STAGES[@]/#/sb-}")   # what the benchmarks build
+# shellcheck disable=SC2034
 SB_DAEMON_TARGETS=("${SB_DAEMONS[@]/#/sb-}") # what scripts/run builds (not the tests)
 
 # sb_build DIR BUILD_TYPE [cmake args...]: configure DIR (when new, or built with another
@@ -74,9 +76,9 @@ sb_build() {
         return 1
     fi
     sb_say "building $dir"
-    local targets=()
-    [ -n "${SB_BUILD_TARGETS+x}" ] && targets=(--target "${SB_BUILD_TARGETS[@]}")
-    cmake --build "$dir" -j2 "${targets[@]}" >&2 || return 1
+    local build_args=()
+    [ -n "${SB_BUILD_TARGETS+x}" ] && build_args=(--target "${SB_BUILD_TARGETS[@]}")
+    cmake --build "$dir" -j2 "${build_args[@]}" >&2 || return 1
 }
 
 # ---- private PostgreSQL -------------------------------------------------------------
