@@ -1,6 +1,6 @@
 /* sb-writer - reads verified events (PULL, WRITER_PULL_ENDPOINT), writes them to
  * PostgreSQL in batched transactions (DATABASE_URL), and after each COMMIT acks the event
- * ids to their ingress (PUB, ACK_ENDPOINT), with heartbeats. Also: METRICS_LISTEN,
+ * ids to their ingress (PUB, ACK_ENDPOINT), with heartbeats. Also: METRICS_LISTEN, INSTANCE_ID,
  * WRITER_BATCH_ROWS, DEFAULT_COUNTRY_CODE, LOG_LEVEL. See writer.h. */
 #include <signal.h>
 #include <stdio.h>

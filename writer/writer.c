@@ -13,6 +13,7 @@
 #include "writer.h"
 #include "db.h"
 #include "sb_resolver.h"
+#include "sb_stage.h"
 #include "map_ringcentral.h"
 #include "migrate.h"
 #include "sb_envelope.h"
@@ -32,6 +33,8 @@ const sb_config_var_t sb_writer_config_vars[] = {
      ">tcp://127.0.0.1:5559", 0, 0, 0, "every ingress's ack endpoint, comma-separated"},
     {"METRICS_LISTEN", SB_CONFIG_STRING, offsetof(sb_writer_config_t, metrics_listen),
      "0.0.0.0:9104", 0, 0, 0, "host:port of GET /metrics and GET /health"},
+    {"INSTANCE_ID", SB_CONFIG_STRING, offsetof(sb_writer_config_t, instance_id), NULL, 0, 0, 0,
+     "name of this replica in heartbeats (default <hostname>:<pid>)"},
     {"WRITER_BATCH_ROWS", SB_CONFIG_INT, offsetof(sb_writer_config_t, batch_rows), "500", 1, 10000,
      0, "most events per transaction"},
     {"DEFAULT_COUNTRY_CODE", SB_CONFIG_STRING, offsetof(sb_writer_config_t, default_cc), "1", 0, 0,
@@ -75,7 +78,7 @@ struct sb_writer {
     size_t bytes;                  // their body bytes
     sb_db_event_t *events;         // scratch for sb_db_write, one per slot
     const char **ack_ids;          // scratch for sb_ack_send, one per slot
-    char instance[96];             // heartbeat instance: host:pid
+    char instance[96];             // heartbeat instance: INSTANCE_ID or host:pid
     int migrated;                  // sb_migrate succeeded on some connection
     int db_ok;                     // last database operation worked
     char db_error[SB_ERR_MSG_MAX]; // why not, for heartbeats (no secrets: libpq's text)
@@ -180,10 +183,9 @@ sb_writer_new(const sb_writer_config_t *conf, sb_metrics_t *metrics, sb_err_t *e
     self->db = sb_db_new(conf->database_url);
     self->backoff_ms = SB_WRITER_BACKOFF_MIN_MS;
     self->rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)time(NULL);
-    char host[64] = "writer";
-    gethostname(host, sizeof host);
-    host[sizeof host - 1] = '\0';
-    snprintf(self->instance, sizeof self->instance, "%s:%d", host, (int)getpid());
+    char *instance = sb_stage_instance(conf->instance_id);
+    snprintf(self->instance, sizeof self->instance, "%s", instance);
+    free(instance);
     snprintf(self->db_error, sizeof self->db_error, "not connected yet");
     s_register_metrics(self, metrics);
 

@@ -36,6 +36,7 @@ typedef struct {
     char *pull_endpoint;  // WRITER_PULL_ENDPOINT
     char *ack_endpoint;   // ACK_ENDPOINT, comma-separated CZMQ endpoints
     char *metrics_listen; // METRICS_LISTEN
+    char *instance_id;    // INSTANCE_ID, may be NULL
     int64_t batch_rows;   // WRITER_BATCH_ROWS
     char *default_cc;     // DEFAULT_COUNTRY_CODE, digits
     char *log_level;      // LOG_LEVEL
