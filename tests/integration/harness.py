@@ -523,7 +523,18 @@ class Pipeline:
     STAGE_VARS); a value None removes the variable. Also accepted:
       seed_customers (default True): insert Maria Lopez once migrations are applied.
       wait_ok (default True): wait for health "ok" (falls back to "HTTP answers").
+      replicas: {"verifier": n, "enricher": n, "writer": n} (default 1 each), as
+        `scripts/run --verifiers n ...` runs them. Replica k > 1 is the stage "<stage><k>"
+        (p.stages["writer2"], p.ports["writer2_pull"], p.ports["writer2_metrics"]) with
+        its own PULL port, METRICS_LISTEN and INSTANCE_ID; the stage before pushes to
+        every replica. Kill, restart and wait_stage_up take these names too.
     """
+
+    REPLICATED = ("verifier", "enricher", "writer")  # stages that may run as replicas
+    PULL_VAR = {"verifier": "VERIFIER_PULL_ENDPOINT", "enricher": "ENRICHER_PULL_ENDPOINT",
+                "writer": "WRITER_PULL_ENDPOINT"}
+    PUSH_TO = {"verifier": "INGRESS_PUSH_ENDPOINT", "enricher": "VERIFIER_PUSH_ENDPOINT",
+               "writer": "ENRICHER_PUSH_ENDPOINT"}  # who pushes to the stage
 
     STAGE_VARS = {
         "ingress": ["INGRESS_LISTEN", "SPOOL_DIR", "MAX_BODY_BYTES", "SPOOL_MAX_BYTES",
@@ -551,9 +562,13 @@ class Pipeline:
         self.pg = pg
         self.seed = overrides.pop("seed_customers", True)
         wait_ok = overrides.pop("wait_ok", True)
+        self.replicas = dict(overrides.pop("replicas", None) or {})
         self.tmp = tempfile.mkdtemp(prefix="sb-itest-run-")
         self._cleanup = _register_cleanup(self.destroy)
-        (self.http_port, p1, p2, p3, p4, p5, p6, p7) = free_ports(8)
+        n_extra = sum(int(n) - 1 for n in self.replicas.values()
+                      if isinstance(n, int) and 1 <= n <= 16)
+        all_ports = free_ports(8 + 2 * n_extra)  # at once, so that they all differ
+        (self.http_port, p1, p2, p3, p4, p5, p6, p7) = all_ports[:8]
         self.ports = {"http": self.http_port, "verifier_pull": p1, "writer_pull": p2,
                       "ack": p3, "verifier_metrics": p4, "writer_metrics": p5,
                       "enricher_pull": p6, "enricher_metrics": p7}
@@ -583,6 +598,11 @@ class Pipeline:
         }
         metrics = {"verifier": "127.0.0.1:%d" % p4, "writer": "127.0.0.1:%d" % p5,
                    "enricher": "127.0.0.1:%d" % p7}
+        extra = self._replica_ports(all_ports[8:])
+        for stage, names in extra.items():
+            pulls = [self.ports[stage + "_pull"]] + [self.ports[n + "_pull"] for n in names]
+            common[self.PUSH_TO[stage]] = ">" + ",".join(
+                "tcp://127.0.0.1:%d" % port for port in pulls)
         base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TZ", "ASAN_OPTIONS",
                                            "UBSAN_OPTIONS", "LSAN_OPTIONS")
                 if k in os.environ}
@@ -610,10 +630,47 @@ class Pipeline:
             self.env[stage] = env
             self.stages[stage] = StageProcess(stage, BINARIES[stage], env,
                                               os.path.join(self.tmp, stage + ".log"))
+        for stage, names in extra.items():
+            for name in names:
+                env = dict(self.env[stage])
+                env[self.PULL_VAR[stage]] = "@tcp://127.0.0.1:%d" % self.ports[name + "_pull"]
+                env["METRICS_LISTEN"] = "127.0.0.1:%d" % self.ports[name + "_metrics"]
+                env["INSTANCE_ID"] = name
+                self.env[name] = env
+                self.stages[name] = StageProcess(name, BINARIES[stage], env,
+                                                 os.path.join(self.tmp, name + ".log"))
         self.maria_id = None
         self.start(wait_ok=wait_ok)
 
+    def _replica_ports(self, free):
+        """Give replicas 2..n of each stage in self.replicas two of the free ports each
+        (PULL, metrics). -> {stage: [names]}."""
+        extra = {}
+        for stage, n in self.replicas.items():
+            if stage not in self.REPLICATED or not isinstance(n, int) or not 1 <= n <= 16:
+                raise ValueError("replicas: %s=%r (want 1-16 of %s)" % (
+                    stage, n, ", ".join(self.REPLICATED)))
+            names = ["%s%d" % (stage, k) for k in range(2, n + 1)]
+            for name in names:
+                self.ports[name + "_pull"] = free.pop()
+                self.ports[name + "_metrics"] = free.pop()
+            if names:
+                extra[stage] = names
+        return extra
+
+    def replica_names(self, stage):
+        """The stage's processes: "writer", "writer2", ... (those this pipeline runs)."""
+        return [stage] + ["%s%d" % (stage, k) for k in range(2, self.replicas.get(stage, 1) + 1)]
+
+    def metrics_port(self, name):
+        """Port of GET /metrics of a process ("ingress" is the HTTP port)."""
+        return self.http_port if name == "ingress" else self.ports[name + "_metrics"]
+
     # -- lifecycle -----------------------------------------------------------------------
+
+    def _start_replicas(self, stage):
+        for name in self.replica_names(stage)[1:]:
+            self.stages[name].start()
 
     def start(self, wait_ok=True):
         self.stages["writer"].start()
@@ -628,8 +685,10 @@ class Pipeline:
                                % tail(self.stages["writer"].logpath))
         if self.seed and self.maria_id is None:
             self.maria_id = self.add_customer(MARIA["name"], MARIA["phone"], MARIA["email"])
-        self.stages["enricher"].start()
-        self.stages["verifier"].start()
+        self._start_replicas("writer")
+        for stage in ("enricher", "verifier"):
+            self.stages[stage].start()
+            self._start_replicas(stage)
         self.stages["ingress"].start()
         self.wait_ready(wait_ok)
 
@@ -704,7 +763,7 @@ class Pipeline:
     def stop(self):
         """Stop the stages, ingress first (SIGTERM, wait, SIGKILL). Returns {stage: rc}."""
         rcs = {}
-        for stage in reversed(STAGES):
+        for stage in list(reversed(STAGES)) + [n for n in self.stages if n not in STAGES]:
             rcs[stage] = self.stages[stage].stop()
         return rcs
 
@@ -840,7 +899,7 @@ class Pipeline:
         return out
 
     def dump_logs(self, lines=40):
-        for name in STAGES:
+        for name in self.stages:
             st = self.stages[name]
             print("===== tail of %s log (%s) =====" % (name, st.logpath))
             print(tail(st.logpath, lines))
