@@ -17,6 +17,7 @@
 #include "sb_mem.h"
 #include "sb_stage.h"
 #include "sb_resolver.h"
+#include "sb_zmonitor.h"
 #include "sb_banned.h"
 
 #define S_POLL_MAX_MS 250 // longest sleep: stop signals and heartbeats are seen this often
@@ -128,6 +129,9 @@ struct sb_enricher {
     zsock_t *pub;                       // heartbeats, NULL without ACK_ENDPOINT
     sb_resolver_t *push_peers;          // push to every writer replica (compose --scale)
     sb_resolver_t *pub_peers;           // pub to every ingress replica, or NULL
+    sb_zmonitor_t *pull_mon;            // sb_zmq_* of pull ("pull")
+    sb_zmonitor_t *push_mon;            // of push ("push")
+    sb_zmonitor_t *pub_mon;             // of pub ("heartbeat"), NULL without it
     sb_fetch_t *fetch;                  // every HTTP request
     void *state[S_N_HANDLERS];          // each handler's
     s_out_t *out_head, *out_tail;       // events finished, not yet sent
@@ -248,7 +252,8 @@ sb_enricher_new(const sb_enricher_config_t *conf, sb_err_t *err)
     self->fetch = sb_fetch_new(&opt, self->metrics, err);
     if (self->fetch == NULL)
         goto fail;
-    self->pull = sb_stage_socket(ZMQ_PULL, conf->pull_endpoint, true, "pull", err);
+    self->pull = sb_stage_socket_monitored(ZMQ_PULL, conf->pull_endpoint, true, "pull",
+                                           self->metrics, &self->pull_mon, err);
     if (self->pull == NULL)
         goto fail;
     self->push = zsock_new(ZMQ_PUSH);
@@ -256,6 +261,9 @@ sb_enricher_new(const sb_enricher_config_t *conf, sb_err_t *err)
         sb_err_set(err, errno, "could not create the push socket");
         goto fail;
     }
+    self->push_mon = sb_zmonitor_new(self->push, "push", self->metrics, err);
+    if (self->push_mon == NULL)
+        goto fail;
     zsock_set_linger(self->push, SB_ENRICHER_PUSH_LINGER_MS);
     zsock_set_immediate(self->push, 1); // never queue to a replica that is not connected
     self->push_peers = sb_resolver_new(self->push, conf->push_endpoint, err);
@@ -268,6 +276,9 @@ sb_enricher_new(const sb_enricher_config_t *conf, sb_err_t *err)
             sb_err_set(err, errno, "could not create the heartbeat socket");
             goto fail;
         }
+        self->pub_mon = sb_zmonitor_new(self->pub, "heartbeat", self->metrics, err);
+        if (self->pub_mon == NULL)
+            goto fail;
         zsock_set_sndhwm(self->pub, S_PUB_SNDHWM); // before connecting: it applies per pipe
         zsock_set_linger(self->pub, 0);
         self->pub_peers = sb_resolver_new(self->pub, conf->ack_endpoint, err);
@@ -316,6 +327,9 @@ sb_enricher_destroy(sb_enricher_t **self_p)
     }
     sb_resolver_destroy(&self->pub_peers); // before their sockets
     sb_resolver_destroy(&self->push_peers);
+    sb_zmonitor_destroy(&self->pub_mon); // before their sockets too
+    sb_zmonitor_destroy(&self->push_mon);
+    sb_zmonitor_destroy(&self->pull_mon);
     zsock_destroy(&self->pub);
     zsock_destroy(&self->push);
     zsock_destroy(&self->pull);
@@ -533,7 +547,8 @@ s_timeout_ms(const sb_enricher_t *self)
     return timeout;
 }
 
-// Connect to replicas that appeared behind a name, drop those that went (sb_resolver.h).
+// Connect to replicas that appeared behind a name, drop those that went (sb_resolver.h),
+// and count and log what the sockets saw of their peers (sb_zmonitor.h).
 static void
 s_peers_refresh(sb_enricher_t *self)
 {
@@ -542,6 +557,10 @@ s_peers_refresh(sb_enricher_t *self)
         sb_log_warn(NULL, "ENRICHER_PUSH_ENDPOINT: %s", err.msg);
     if (self->pub_peers != NULL && sb_resolver_refresh(self->pub_peers, &err) != 0)
         sb_log_warn(NULL, "ACK_ENDPOINT: %s", err.msg);
+    sb_zmonitor_drain(self->pull_mon);
+    sb_zmonitor_drain(self->push_mon);
+    if (self->pub_mon != NULL)
+        sb_zmonitor_drain(self->pub_mon);
 }
 
 // One loop turn: wait for sockets, transfers and timers, then act on what is ready.

@@ -122,6 +122,13 @@ s_open_sockets(sb_ingress_t *self, sb_err_t *err)
         sb_err_set(err, errno, "could not create ZeroMQ sockets");
         return -1;
     }
+    // Monitors first, so that not even the first verifier or writer goes unseen.
+    self->push_mon = sb_zmonitor_new(self->push, "push", self->metrics, err);
+    if (self->push_mon == NULL)
+        return -1;
+    self->acks_mon = sb_zmonitor_new(self->acks, "acks", self->metrics, err);
+    if (self->acks_mon == NULL)
+        return -1;
     // The in-flight window is the real bound (s_push); the high-water mark only backs it.
     zsock_set_sndhwm(self->push, (int)self->conf->max_inflight);
     zsock_set_linger(self->push, 0); // the spool keeps everything: nothing to flush on exit
@@ -439,6 +446,8 @@ s_tick(sb_ingress_t *self, int64_t now)
     sb_err_t err = {0};
     if (sb_resolver_refresh(self->push_peers, &err) != 0)
         sb_log_warn(NULL, "INGRESS_PUSH_ENDPOINT: %s", err.msg);
+    sb_zmonitor_drain(self->push_mon);
+    sb_zmonitor_drain(self->acks_mon);
     uint64_t before = sb_counter_value(self->redelivered);
     s_push_due(self, now, SB_INGRESS_REDELIVER_BATCH);
     uint64_t again = sb_counter_value(self->redelivered) - before;
@@ -537,6 +546,8 @@ sb_ingress_destroy(sb_ingress_t **self_p)
     if (self->busy)
         MHD_destroy_response(self->busy);
     sb_resolver_destroy(&self->push_peers);
+    sb_zmonitor_destroy(&self->push_mon); // before their sockets
+    sb_zmonitor_destroy(&self->acks_mon);
     zsock_destroy(&self->push);
     zsock_destroy(&self->acks);
     sb_spool_destroy(&self->spool);

@@ -9,6 +9,7 @@
 #include "sb_metrics.h"
 #include "sb_resolver.h"
 #include "sb_spool.h"
+#include "sb_zmonitor.h"
 
 #define SB_INGRESS_MAX_INSTANCES 64 // stage replicas tracked by heartbeat
 #define SB_INGRESS_HEARTBEAT_TTL_MS 3500 // a stage is alive if seen this recently
@@ -39,6 +40,8 @@ struct sb_ingress {
     zsock_t *push;                   // to the verifiers
     sb_resolver_t *push_peers;       // connects push to every verifier replica
     zsock_t *acks;                   // SUB: acks and heartbeats
+    sb_zmonitor_t *push_mon;         // sb_zmq_* of push ("push")
+    sb_zmonitor_t *acks_mon;         // sb_zmq_* of acks ("acks")
     sb_ingress_waiting_t *waiting;   // appended, waiting for their flush (oldest first)
     sb_ingress_waiting_t **waiting_tail; // where the next one is linked
     size_t n_waiting;

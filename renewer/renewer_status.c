@@ -14,7 +14,9 @@
 #include "sb_envelope.h"
 #include "sb_mem.h"
 #include "sb_net.h"
+#include "sb_log.h"
 #include "sb_resolver.h"
+#include "sb_zmonitor.h"
 #include "sb_banned.h"
 
 #define S_CONN_LIMIT 64     // scrapers and health probes at once
@@ -113,15 +115,22 @@ s_deadline(struct timespec *ts, int64_t ms)
     }
 }
 
-// The heartbeat thread: owns its PUB socket (ZeroMQ sockets stay in one thread).
+// The heartbeat thread: owns its PUB socket and the socket's monitor (ZeroMQ sockets stay
+// in one thread).
 static void *
 s_beat(void *arg)
 {
     sb_renewer_status_t *self = arg;
     zsock_t *pub = zsock_new(ZMQ_PUB);
     sb_resolver_t *resolver = NULL;
+    sb_zmonitor_t *monitor = NULL;
     sb_err_t err = {0};
     if (pub != NULL) {
+        // Before connecting, so that no ingress goes unseen. Without it the heartbeats
+        // still go out: only sb_zmq_* and the connect lines are missing.
+        monitor = sb_zmonitor_new(pub, "heartbeat", self->metrics, &err);
+        if (monitor == NULL)
+            sb_log_warn(NULL, "heartbeat socket not monitored: %s", err.msg);
         zsock_set_sndhwm(pub, S_PUB_SNDHWM); // before connecting: it applies per pipe
         zsock_set_linger(pub, 0);
         resolver = sb_resolver_new(pub, self->ack_endpoint, &err); // checked in _new already
@@ -134,6 +143,8 @@ s_beat(void *arg)
             sb_resolver_refresh(resolver, &err); // an unresolved ingress is retried next time
             sb_heartbeat_send(zsock_resolve(pub), "renewer", self->instance, doc, &err);
         }
+        if (monitor != NULL)
+            sb_zmonitor_drain(monitor);
         free(doc);
         struct timespec until;
         s_deadline(&until, SB_RENEWER_HEARTBEAT_MS);
@@ -143,6 +154,7 @@ s_beat(void *arg)
     }
     pthread_mutex_unlock(&self->lock);
     sb_resolver_destroy(&resolver);
+    sb_zmonitor_destroy(&monitor); // before its socket
     zsock_destroy(&pub);
     return NULL;
 }

@@ -5,7 +5,8 @@
  *                 (sb_metrics_serve's /health is always 200, which cannot say "degraded")
  *   heartbeats    sb_heartbeat_send("renewer", instance, the same JSON) every
  *                 SB_RENEWER_HEARTBEAT_MS to every ingress on ACK_ENDPOINT, like the
- *                 other stages, so the ingress sees the renewer alive.
+ *                 other stages, so the ingress sees the renewer alive; that thread also
+ *                 drains the PUB socket's monitor (sb_zmq_*{socket="heartbeat"}).
  * The loop publishes a new health document with sb_renewer_status_set after each round;
  * the server and the heartbeat thread read the last one under a mutex. */
 #ifndef SB_RENEWER_STATUS_H

@@ -19,6 +19,7 @@
 #include "sb_mem.h"
 #include "sb_stage.h"
 #include "sb_resolver.h"
+#include "sb_zmonitor.h"
 #include "verifier.h"
 #include "verify_ringcentral.h"
 #include "sb_banned.h"
@@ -335,6 +336,9 @@ struct sb_verifier {
     zsock_t *pub;                          // heartbeats, NULL when no ACK_ENDPOINT
     sb_resolver_t *push_peers;             // push to every replica of the next stage
     sb_resolver_t *pub_peers;              // pub to every ingress replica, or NULL
+    sb_zmonitor_t *pull_mon;               // sb_zmq_* of pull ("pull")
+    sb_zmonitor_t *push_mon;               // of push ("push")
+    sb_zmonitor_t *pub_mon;                // of pub ("heartbeat"), NULL without it
     zpoller_t *poller;                     // over pull
     sb_google_verifier_t *google;          // Pub/Sub JWTs, NULL without GMAIL_PUSH_AUDIENCE
     char *instance;                        // name in heartbeats
@@ -388,7 +392,8 @@ sb_verifier_new(const sb_verifier_config_t *conf, sb_err_t *err)
         if (self->google == NULL)
             goto fail;
     }
-    self->pull = sb_stage_socket(ZMQ_PULL, conf->pull_endpoint, true, "pull", err);
+    self->pull = sb_stage_socket_monitored(ZMQ_PULL, conf->pull_endpoint, true, "pull",
+                                           self->metrics, &self->pull_mon, err);
     if (self->pull == NULL)
         goto fail;
     self->push = zsock_new(ZMQ_PUSH);
@@ -396,6 +401,9 @@ sb_verifier_new(const sb_verifier_config_t *conf, sb_err_t *err)
         sb_err_set(err, errno, "could not create the push socket");
         goto fail;
     }
+    self->push_mon = sb_zmonitor_new(self->push, "push", self->metrics, err);
+    if (self->push_mon == NULL)
+        goto fail;
     zsock_set_linger(self->push, S_PUSH_LINGER_MS);
     zsock_set_immediate(self->push, 1); // never queue to a replica that is not connected
     zsock_set_sndtimeo(self->push, S_SEND_TIMEOUT_MS);
@@ -408,6 +416,9 @@ sb_verifier_new(const sb_verifier_config_t *conf, sb_err_t *err)
             sb_err_set(err, errno, "could not create the heartbeat socket");
             goto fail;
         }
+        self->pub_mon = sb_zmonitor_new(self->pub, "heartbeat", self->metrics, err);
+        if (self->pub_mon == NULL)
+            goto fail;
         zsock_set_sndhwm(self->pub, S_PUB_SNDHWM); // before connecting: it applies per pipe
         zsock_set_linger(self->pub, 0);
         self->pub_peers = sb_resolver_new(self->pub, conf->ack_endpoint, err);
@@ -439,6 +450,9 @@ sb_verifier_destroy(sb_verifier_t **self_p)
     sb_google_verifier_destroy(&self->google);
     sb_resolver_destroy(&self->pub_peers);
     sb_resolver_destroy(&self->push_peers);
+    sb_zmonitor_destroy(&self->pub_mon); // before their sockets
+    sb_zmonitor_destroy(&self->push_mon);
+    sb_zmonitor_destroy(&self->pull_mon);
     zsock_destroy(&self->pub);
     zsock_destroy(&self->push);
     zsock_destroy(&self->pull);
@@ -467,6 +481,16 @@ s_heartbeat_maybe(sb_verifier_t *self)
     sb_err_t err = {0};
     if (sb_heartbeat_send(self->pub, "verifier", self->instance, status, &err) != 0)
         sb_log_debug(NULL, "could not send a heartbeat: %s", err.msg);
+}
+
+// Count and log what the sockets saw of their peers since the last turn (sb_zmonitor.h).
+static void
+s_monitors_drain(sb_verifier_t *self)
+{
+    sb_zmonitor_drain(self->pull_mon);
+    sb_zmonitor_drain(self->push_mon);
+    if (self->pub_mon != NULL)
+        sb_zmonitor_drain(self->pub_mon);
 }
 
 // Blocking send: a full downstream holds this stage back (backpressure) instead of
@@ -498,6 +522,7 @@ s_forward(sb_verifier_t *self, const sb_envelope_t *env, volatile sig_atomic_t *
             return -1;
         }
         s_heartbeat_maybe(self);
+        s_monitors_drain(self); // a blocked next stage may be one that went away
     }
 }
 
@@ -561,6 +586,7 @@ sb_verifier_step(sb_verifier_t *self, int timeout_ms, volatile sig_atomic_t *sto
         sb_log_warn(NULL, "VERIFIER_PUSH_ENDPOINT: %s", err.msg);
     if (self->pub_peers != NULL && sb_resolver_refresh(self->pub_peers, &err) != 0)
         sb_log_warn(NULL, "ACK_ENDPOINT: %s", err.msg);
+    s_monitors_drain(self);
     s_heartbeat_maybe(self);
     if (zpoller_wait(self->poller, timeout_ms) != self->pull)
         return 0;

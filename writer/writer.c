@@ -13,6 +13,7 @@
 #include "writer.h"
 #include "db.h"
 #include "sb_resolver.h"
+#include "sb_zmonitor.h"
 #include "sb_stage.h"
 #include "map_ringcentral.h"
 #include "migrate.h"
@@ -72,6 +73,8 @@ struct sb_writer {
     zsock_t *pub;                   // acks and heartbeats out
     zpoller_t *poller;              // over pull
     sb_resolver_t *pub_peers;       // connects pub to every ingress replica
+    sb_zmonitor_t *pull_mon;        // sb_zmq_* of pull ("pull")
+    sb_zmonitor_t *pub_mon;         // of pub ("acks")
     sb_db_t *db;
     s_item_t *items;               // the batch in hand, conf->batch_rows slots
     size_t n;                      // events in the batch
@@ -195,6 +198,13 @@ sb_writer_new(const sb_writer_config_t *conf, sb_metrics_t *metrics, sb_err_t *e
         sb_err_set(err, errno, "could not create sockets");
         goto fail;
     }
+    // Monitors before any bind or connect, so that no peer goes unseen.
+    self->pull_mon = sb_zmonitor_new(self->pull, "pull", metrics, err);
+    if (self->pull_mon == NULL)
+        goto fail;
+    self->pub_mon = sb_zmonitor_new(self->pub, "acks", metrics, err);
+    if (self->pub_mon == NULL)
+        goto fail;
     zsock_set_linger(self->pull, 0);   // what is queued and unread is not acked: resent
     zsock_set_linger(self->pub, 1000); // give the last acks a second to leave
     if (zsock_attach(self->pull, conf->pull_endpoint, true) != 0) {
@@ -233,6 +243,8 @@ sb_writer_destroy(sb_writer_t **self_p)
     s_batch_clear(self);
     zpoller_destroy(&self->poller);
     sb_resolver_destroy(&self->pub_peers);
+    sb_zmonitor_destroy(&self->pull_mon); // before their sockets
+    sb_zmonitor_destroy(&self->pub_mon);
     zsock_destroy(&self->pull);
     zsock_destroy(&self->pub);
     sb_db_destroy(&self->db);
@@ -251,6 +263,8 @@ s_tick(sb_writer_t *self)
     sb_err_t why = {0};
     if (sb_resolver_refresh(self->pub_peers, &why) != 0)
         sb_log_warn(NULL, "ACK_ENDPOINT: %s", why.msg);
+    sb_zmonitor_drain(self->pull_mon);
+    sb_zmonitor_drain(self->pub_mon);
     if (now < self->next_heartbeat_ms)
         return;
     self->next_heartbeat_ms = now + SB_WRITER_HEARTBEAT_MS;
