@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import sys
 import time
 
@@ -214,6 +215,53 @@ def test_every_post_has_one_event(ctx):
     check_eq(dup, 0, "event_ids stored twice")
 
 
+def zmq_metric(port, name, labels):
+    """The value of name{labels} in the /metrics on port, or None when absent."""
+    text = harness.http_request(port, "GET", harness.METRICS_PATH, timeout=3).body.decode()
+    m = re.search(r"^%s\{%s\} (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_zmq_sockets_report_their_peers(ctx):
+    # sb_zmonitor: every stage counts its ZeroMQ connections. After the SMS went through,
+    # each socket of the path has its peer (the monitors are drained at least once a
+    # second, hence the wait). The ingress's acks socket takes the PUBs of the verifier,
+    # the enricher and the writer.
+    p = ctx.state["p"]
+    want = [("ingress", p.http_port, "push", 1), ("ingress", p.http_port, "acks", 3),
+            ("verifier", p.ports["verifier_metrics"], "pull", 1),
+            ("verifier", p.ports["verifier_metrics"], "push", 1),
+            ("verifier", p.ports["verifier_metrics"], "heartbeat", 1),
+            ("enricher", p.ports["enricher_metrics"], "pull", 1),
+            ("enricher", p.ports["enricher_metrics"], "push", 1),
+            ("enricher", p.ports["enricher_metrics"], "heartbeat", 1),
+            ("writer", p.ports["writer_metrics"], "pull", 1),
+            ("writer", p.ports["writer_metrics"], "acks", 1)]
+    got = {}
+
+    def all_up():
+        for stage, port, sock, n in want:
+            got[(stage, sock)] = zmq_metric(port, "sb_zmq_peers", 'socket="%s"' % sock)
+        return all((got[(s, k)] or 0) >= n for s, _, k, n in want)
+
+    harness.wait_until(all_up, 5)
+    short = ["%s %s: %s, want >= %d" % (s, k, got.get((s, k)), n) for s, _, k, n in want
+             if (got.get((s, k)) or 0) < n]
+    check(not short, "sb_zmq_peers too low: %s", "; ".join(short))
+    connected = zmq_metric(p.http_port, "sb_zmq_events_total",
+                           'socket="push",event="connected"')
+    check(connected is not None and connected >= 1, "ingress push connected: %r", connected)
+    failed = zmq_metric(p.ports["writer_metrics"], "sb_zmq_events_total",
+                        'socket="pull",event="handshake_failed"')
+    check_eq(failed, 0.0, "writer pull handshake failures")
+    text = harness.http_request(p.ports["verifier_metrics"], "GET", "/metrics").body.decode()
+    check_eq(text.count("# TYPE sb_zmq_events_total counter\n"), 1, "TYPE lines of the family")
+    check_eq(text.count("# HELP sb_zmq_peers "), 1, "HELP lines of sb_zmq_peers")
+    logs = open(p.stages["ingress"].logpath, encoding="utf-8", errors="replace").read()
+    check("zmq push: connected to tcp://127.0.0.1:%d" % p.ports["verifier_pull"] in logs,
+          "no connect line for the ingress's push socket in its log")
+
+
 def test_no_secrets_in_logs_or_database(ctx):
     p = ctx.state["p"]
     found = []
@@ -244,5 +292,6 @@ if __name__ == "__main__":
         test_malformed_json_rejected,
         test_message_store_notification_ignored,
         test_every_post_has_one_event,
+        test_zmq_sockets_report_their_peers,
         test_no_secrets_in_logs_or_database,
     ], setup=setup)

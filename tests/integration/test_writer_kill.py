@@ -8,6 +8,7 @@ webhook_events row and one communication; nothing lost, nothing twice."""
 import http.client
 import os
 import random
+import re
 import signal
 import sys
 import threading
@@ -205,6 +206,40 @@ def test_spool_drained(ctx):
     check(ok, "spool depth did not return to 0: %r", got.get("h"))
 
 
+def zmq_metric(port, name, labels):
+    """The value of name{labels} in the /metrics on port, or None when absent."""
+    text = harness.http_request(port, "GET", harness.METRICS_PATH, timeout=3).body.decode()
+    m = re.search(r"^%s\{%s\} (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_monitors_saw_the_writer_go_and_come_back(ctx):
+    # sb_zmonitor: the writer's kill -9 is a disconnect for the sockets that talk to it
+    # (the enricher's push, the ingress's acks), and its restart a new connection; the
+    # peer gauges are back where they were (monitors drain at least once a second).
+    p = ctx.state["p"]
+    em, hp = p.ports["enricher_metrics"], p.http_port
+    want = [(em, 'socket="push",event="disconnected"', 1),
+            (em, 'socket="push",event="connected"', 2),
+            (hp, 'socket="acks",event="disconnected"', 1),
+            (hp, 'socket="acks",event="accepted"', 4)]
+    got = {}
+
+    def seen():
+        for port, labels, _n in want:
+            got[labels + str(port)] = zmq_metric(port, "sb_zmq_events_total", labels)
+        got["enricher push peers"] = zmq_metric(em, "sb_zmq_peers", 'socket="push"')
+        got["ingress acks peers"] = zmq_metric(hp, "sb_zmq_peers", 'socket="acks"')
+        return all((got[l + str(port)] or 0) >= n for port, l, n in want) and \
+            got["enricher push peers"] == 1 and got["ingress acks peers"] == 3
+
+    check(harness.wait_until(seen, 5), "monitor metrics after the writer's restart: %r", got)
+    with open(p.stages["enricher"].logpath, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    line = "zmq push: peer disconnected from tcp://127.0.0.1:%d" % p.ports["writer_pull"]
+    check(line in log, "no %r in the enricher's log", line)
+
+
 if __name__ == "__main__":
     harness.run([
         test_post_1000_killing_the_writer,
@@ -212,4 +247,5 @@ if __name__ == "__main__":
         test_every_ack_stored_once,
         test_matching_survived,
         test_spool_drained,
+        test_monitors_saw_the_writer_go_and_come_back,
     ], setup=setup)
