@@ -218,6 +218,22 @@ def test_metrics_carry_each_expiry(ctx):
     check(left is not None and 4 * DAY < left < 5 * DAY, "next gmail expiry in s: %r", left)
 
 
+def test_heartbeat_socket_reports_its_ingress(ctx):
+    # sb_zmonitor: the renewer's heartbeat PUB is connected to the pipeline's ingress (its
+    # heartbeat thread drains the monitor once a second).
+    got = {}
+
+    def up():
+        got["text"] = metrics(ctx.state["r1"])
+        return (metric_value(got["text"], "sb_zmq_peers", 'socket="heartbeat"') or 0) >= 1
+
+    check(harness.wait_until(up, 5), "renewer sb_zmq_peers{socket=\"heartbeat\"} not >= 1:\n%s",
+          "\n".join(l for l in got.get("text", "").splitlines() if "sb_zmq" in l))
+    connected = metric_value(got["text"], "sb_zmq_events_total",
+                             'socket="heartbeat",event="connected"')
+    check(connected is not None and connected >= 1, "heartbeat connected events: %r", connected)
+
+
 def test_invalid_grant_marks_mailbox_and_stops_retrying(ctx):
     g = ctx.state["google"]
     g.control({"revoke": "1//rt-revoked"})
@@ -421,6 +437,7 @@ if __name__ == "__main__":
     harness.run([
         test_mailbox_expiring_in_2h_is_renewed_5_days_is_not,
         test_metrics_carry_each_expiry,
+        test_heartbeat_socket_reports_its_ingress,
         test_invalid_grant_marks_mailbox_and_stops_retrying,
         test_failing_watch_backs_off_then_renews,
         test_expiring_subscription_is_renewed,
