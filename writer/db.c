@@ -1,4 +1,4 @@
-/* db - the writer's connection, its two prepared statements and the pipelined batch
+/* db - the writer's connection, its prepared statements and the pipelined batch
  * transaction (see db.h). */
 #include <assert.h>
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include "db.h"
 #include "map_extra.h"
 #include "db_call.h"
+#include "db_batch.h"
 #include "sb_log.h"
 #include "sb_mem.h"
 #include "sb_banned.h"
@@ -109,7 +110,16 @@ struct sb_db {
     char *url;    // DATABASE_URL, a secret: never logged
     PGconn *conn; // NULL while disconnected
     int prepared; // the statements exist in this session
+    int setwise;  // runs of plain events go as one "sb_batch" statement (db_batch.h)
 };
+
+// One statement of a batch's pipeline: a single event's, or the set-wise statement of a
+// run of consecutive plain events.
+typedef struct {
+    size_t first; // its first event
+    size_t count; // its events: 1 unless batch
+    int batch;    // the "sb_batch" statement
+} s_cmd_t;
 
 // The parameters of one event's statement; values point into the event.
 typedef struct {
@@ -124,6 +134,7 @@ sb_db_new(const char *url)
 {
     sb_db_t *self = sb_xcalloc(1, sizeof *self);
     self->url = sb_xstrdup(url);
+    self->setwise = 1;
     return self;
 }
 
@@ -140,6 +151,12 @@ sb_db_destroy(sb_db_t **self_p)
     free(self->url);
     free(self);
     *self_p = NULL;
+}
+
+void
+sb_db_set_setwise(sb_db_t *self, int on)
+{
+    self->setwise = on != 0;
 }
 
 void
@@ -280,6 +297,8 @@ s_prepare_all(sb_db_t *self, sb_err_t *err)
         s_prepare(self->conn, "sb_event", s_event_sql, S_EVENT_PARAMS + 2, s_event_types, err) !=
             0 ||
         s_prepare(self->conn, "sb_call", sb_db_call_sql, SB_DB_CALL_PARAMS, sb_db_call_types,
+                  err) != 0 ||
+        s_prepare(self->conn, "sb_batch", sb_db_batch_sql, SB_DB_BATCH_PARAMS, sb_db_batch_types,
                   err) != 0)
         return -1;
     self->prepared = 1;
@@ -431,30 +450,116 @@ s_outcome_literal(const char *text)
     return "stored"; // cannot happen: the CHECK constraint allows no other value
 }
 
+// Split the batch into statements: each run of two or more consecutive plain events is
+// one set-wise statement (a run of one gains nothing from arrays), every other event
+// gets its own. Batch order is kept, so an event sees exactly what the events before it
+// stored, as with one statement per event. Returns the number of statements.
+static size_t
+s_plan(const sb_db_event_t *events, size_t n, int setwise, s_cmd_t *cmds)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n;) {
+        size_t run = 0;
+        while (setwise && i + run < n && sb_db_batch_fits(&events[i + run]))
+            run++;
+        if (run < 2)
+            run = 1;
+        cmds[m++] = (s_cmd_t){i, run, run >= 2};
+        i += run;
+    }
+    return m;
+}
+
+static int
+s_send_batch(PGconn *conn, const sb_db_event_t *events, size_t n)
+{
+    sb_db_batch_params_t p;
+    sb_db_batch_params(&p, events, n);
+    // libpq copies the parameters into its output buffer: they can go at once.
+    int sent = PQsendQueryPrepared(conn, "sb_batch", SB_DB_BATCH_PARAMS, p.values, p.lengths,
+                                   p.formats, 0);
+    sb_db_batch_params_release(&p);
+    return sent;
+}
+
 // What came back for one pipelined batch.
 typedef struct {
-    size_t cmd;            // command whose results are being read: 0 BEGIN, 1..n, n+1 COMMIT
+    const s_cmd_t *cmds;   // the statements between BEGIN and COMMIT
+    size_t m;              // how many
+    size_t cmd;            // command whose results are being read: 0 BEGIN, 1..m, m+1 COMMIT
     int committed;         // COMMIT answered "COMMIT"
     int synced;            // the PGRES_PIPELINE_SYNC arrived
     sb_db_status_t status; // of the first error
     int failed;            // an error was seen
+    int batch_failed;      // ... and it was a set-wise statement's, which names no event
 } s_reply_t;
 
-static void
-s_on_result(PGconn *conn, PGresult *res, sb_db_event_t *events, size_t n, s_reply_t *r,
-            sb_err_t *err)
+typedef struct {
+    const char *event_id; // borrowed from the event
+    size_t i;             // its index in the batch
+} s_id_t;
+
+static int
+s_id_cmp(const void *a, const void *b)
 {
+    const s_id_t *x = a, *y = b;
+    int c = strcmp(x->event_id, y->event_id);
+    return c != 0 ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+// A set-wise statement answers (event_id, outcome) for each event that got a
+// webhook_events row, in no particular order. Only the first copy of an id in the run
+// can have got one (the statement keeps the first), so that is the one to mark.
+static void
+s_on_batch_rows(const PGresult *res, const s_cmd_t *cmd, sb_db_event_t *events)
+{
+    s_id_t *ids = sb_xcalloc(cmd->count, sizeof *ids);
+    for (size_t k = 0; k < cmd->count; k++)
+        ids[k] = (s_id_t){events[cmd->first + k].env->event_id, cmd->first + k};
+    qsort(ids, cmd->count, sizeof *ids, s_id_cmp);
+    for (int row = 0; row < PQntuples(res); row++) {
+        s_id_t key = {PQgetvalue(res, row, 0), 0}; // i 0 sorts first among equal ids
+        size_t lo = 0, hi = cmd->count;
+        while (lo < hi) { // the first entry not below key
+            size_t mid = lo + (hi - lo) / 2;
+            if (s_id_cmp(&ids[mid], &key) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < cmd->count && strcmp(ids[lo].event_id, key.event_id) == 0)
+            events[ids[lo].i].outcome = s_outcome_literal(PQgetvalue(res, row, 1));
+    }
+    free(ids);
+}
+
+// A statement's rows: a single event's statement answers its outcome when it wrote a
+// webhook_events row, nothing for a redelivery. Outcomes not answered stay NULL.
+static void
+s_on_rows(const PGresult *res, const s_cmd_t *cmd, sb_db_event_t *events)
+{
+    if (cmd->batch) {
+        s_on_batch_rows(res, cmd, events);
+        return;
+    }
+    events[cmd->first].outcome =
+        PQntuples(res) == 1 ? s_outcome_literal(PQgetvalue(res, 0, 0)) : NULL;
+}
+
+static void
+s_on_result(PGconn *conn, PGresult *res, sb_db_event_t *events, s_reply_t *r, sb_err_t *err)
+{
+    const s_cmd_t *cmd = r->cmd >= 1 && r->cmd <= r->m ? &r->cmds[r->cmd - 1] : NULL;
     switch (PQresultStatus(res)) {
     case PGRES_PIPELINE_SYNC:
         r->synced = 1;
         break;
     case PGRES_TUPLES_OK:
-        if (r->cmd >= 1 && r->cmd <= n)
-            events[r->cmd - 1].outcome =
-                PQntuples(res) == 1 ? s_outcome_literal(PQgetvalue(res, 0, 0)) : NULL;
+        if (cmd)
+            s_on_rows(res, cmd, events);
         break;
     case PGRES_COMMAND_OK:
-        if (r->cmd == n + 1)
+        if (r->cmd == r->m + 1)
             r->committed = strcmp(PQcmdStatus(res), "COMMIT") == 0;
         break;
     case PGRES_PIPELINE_ABORTED: // skipped because an earlier command failed
@@ -466,8 +571,10 @@ s_on_result(PGconn *conn, PGresult *res, sb_db_event_t *events, size_t n, s_repl
             sb_err_set(err, 0, "%s", why);
             r->status = sb_db_classify(conn, res);
             r->failed = 1;
-            if (r->cmd >= 1 && r->cmd <= n)
-                events[r->cmd - 1].failed = 1; // the poison, for the caller to set aside
+            if (cmd && cmd->batch)
+                r->batch_failed = 1;
+            else if (cmd)
+                events[cmd->first].failed = 1; // the poison, for the caller to set aside
         }
         break;
     }
@@ -476,12 +583,12 @@ s_on_result(PGconn *conn, PGresult *res, sb_db_event_t *events, size_t n, s_repl
 // Read every result of the pipeline up to its sync point. A NULL from PQgetResult ends
 // one command's results; the sync point is not followed by one.
 static void
-s_read_replies(PGconn *conn, sb_db_event_t *events, size_t n, s_reply_t *r, sb_err_t *err)
+s_read_replies(PGconn *conn, sb_db_event_t *events, s_reply_t *r, sb_err_t *err)
 {
     while (!r->synced) {
         PGresult *res = PQgetResult(conn);
         if (res == NULL) {
-            if (PQstatus(conn) != CONNECTION_OK || ++r->cmd > n + 2) {
+            if (PQstatus(conn) != CONNECTION_OK || ++r->cmd > r->m + 2) {
                 if (!r->failed) {
                     char why[SB_ERR_MSG_MAX];
                     sb_db_describe_error(conn, NULL, why, sizeof why);
@@ -493,16 +600,20 @@ s_read_replies(PGconn *conn, sb_db_event_t *events, size_t n, s_reply_t *r, sb_e
             }
             continue;
         }
-        s_on_result(conn, res, events, n, r, err);
+        s_on_result(conn, res, events, r, err);
         PQclear(res);
     }
 }
 
-// BEGIN; one statement per event; COMMIT; sync. One round trip, one commit.
+// BEGIN; the batch's statements; COMMIT; sync. One round trip, one commit. setwise: runs
+// of plain events go as one statement each. *batch_failed: the first error was a
+// set-wise statement's, so no event is marked failed.
 static sb_db_status_t
-s_run(sb_db_t *self, sb_db_event_t *events, size_t n, const char *failed_reason, sb_err_t *err)
+s_run(sb_db_t *self, sb_db_event_t *events, size_t n, const char *failed_reason, int setwise,
+      int *batch_failed, sb_err_t *err)
 {
     PGconn *conn = self->conn;
+    *batch_failed = 0;
     if (!sb_db_connected(self)) {
         sb_err_set(err, 0, "not connected to the database");
         return SB_DB_CONN;
@@ -515,13 +626,16 @@ s_run(sb_db_t *self, sb_db_event_t *events, size_t n, const char *failed_reason,
         // Missing tables (42P01) are not this batch's fault: retry, do not mark it failed.
         return PQstatus(conn) == CONNECTION_OK ? SB_DB_TRANSIENT : SB_DB_CONN;
     }
+    s_cmd_t *cmds = sb_xcalloc(n, sizeof *cmds);
+    size_t m = s_plan(events, n, setwise && failed_reason == NULL, cmds);
     // Blocking mode is safe here: while libpq waits to send, it reads and buffers what
     // the server sends, so neither side can stall on a full socket.
     int sent =
         PQenterPipelineMode(conn) && PQsendQueryParams(conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
     char *call_locks = failed_reason ? NULL : sb_db_call_locks(events, n);
-    for (size_t i = 0; i < n && sent; i++)
-        sent = s_send_event(conn, &events[i], failed_reason);
+    for (size_t k = 0; k < m && sent; k++)
+        sent = cmds[k].batch ? s_send_batch(conn, &events[cmds[k].first], cmds[k].count)
+                             : s_send_event(conn, &events[cmds[k].first], failed_reason);
     free(call_locks);
     sent = sent && PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
            PQpipelineSync(conn);
@@ -530,10 +644,12 @@ s_run(sb_db_t *self, sb_db_event_t *events, size_t n, const char *failed_reason,
         s_first_line(PQerrorMessage(conn), why, sizeof why);
         sb_err_set(err, 0, "could not send the batch: %s", why);
         sb_db_disconnect(self); // a half-sent pipeline cannot be resumed
+        free(cmds);
         return SB_DB_CONN;
     }
-    s_reply_t r = {0};
-    s_read_replies(conn, events, n, &r, err);
+    s_reply_t r = {.cmds = cmds, .m = m};
+    s_read_replies(conn, events, &r, err);
+    free(cmds);
     if (!r.failed && !r.committed) {
         sb_err_set(err, 0, "the batch did not commit");
         r.status = SB_DB_TRANSIENT;
@@ -547,18 +663,32 @@ s_run(sb_db_t *self, sb_db_event_t *events, size_t n, const char *failed_reason,
         PGresult *res = PQexec(conn, "ROLLBACK");
         PQclear(res);
     }
+    *batch_failed = r.failed && r.batch_failed;
     return r.failed ? r.status : SB_DB_OK;
 }
 
 sb_db_status_t
 sb_db_write(sb_db_t *self, sb_db_event_t *events, size_t n, sb_err_t *err)
 {
-    return s_run(self, events, n, NULL, err);
+    int batch_failed;
+    sb_db_status_t st = s_run(self, events, n, NULL, self->setwise, &batch_failed, err);
+    if (st == SB_DB_DATA && batch_failed) {
+        // A set-wise statement cannot say which event broke it. Write the batch again
+        // one statement per event, which names the poison for the caller to set aside
+        // (or succeeds, if the set-wise statement itself was at fault).
+        sb_log_warn(NULL,
+                    "set-wise statement of a batch of %zu events failed (%s); "
+                    "writing it one statement per event",
+                    n, err->msg);
+        st = s_run(self, events, n, NULL, 0, &batch_failed, err);
+    }
+    return st;
 }
 
 sb_db_status_t
 sb_db_write_failed(sb_db_t *self, sb_db_event_t *event, const char *reason, sb_err_t *err)
 {
     assert(reason);
-    return s_run(self, event, 1, reason, err);
+    int batch_failed;
+    return s_run(self, event, 1, reason, 0, &batch_failed, err);
 }

@@ -5,12 +5,16 @@
  *   sb_db_write(db, events, n, &err);        // one transaction for the whole batch
  *   sb_db_destroy(&db);
  *
- * sb_db_write sends BEGIN, one prepared statement per event and COMMIT through libpq's
- * pipeline mode, so a batch costs one round trip and one commit (DESIGN "Numbers"). Each
- * event's statement inserts its webhook_events row and, for a communication, the
- * communications row matched to the lowest customer id on phone_e164 or email_norm; an
- * event id already in webhook_events (redelivery) inserts nothing. Everything is
- * idempotent, so retrying a batch whose COMMIT result was lost is harmless.
+ * sb_db_write sends BEGIN, the batch's statements and COMMIT through libpq's pipeline
+ * mode, so a batch costs one round trip and one commit (DESIGN "Numbers"). Each run of
+ * consecutive plain events (instant SMS, rejected, ignored) is ONE set-wise statement
+ * whatever its length (db_batch.h); a call, an enriched event or a run of one gets a
+ * statement of its own, in batch order. Either way an event inserts its webhook_events
+ * row and, for a communication, the communications row matched to the lowest customer
+ * id on phone_e164 or email_norm; an event id already in webhook_events (redelivery)
+ * inserts nothing. Everything is idempotent, so retrying a batch whose COMMIT result was
+ * lost is harmless. When a set-wise statement fails on its data, the batch is written
+ * again one statement per event, which names the poison (SB_DB_DATA below).
  *
  * The result says what the caller should do next:
  *   SB_DB_OK         committed; each event's outcome is set
@@ -56,6 +60,10 @@ int sb_db_connect(sb_db_t *self, sb_db_tick_fn tick, void *arg, sb_err_t *err);
 void sb_db_disconnect(sb_db_t *self);
 int sb_db_connected(const sb_db_t *self); // 1 when the connection looks usable
 PGconn *sb_db_conn(sb_db_t *self);        // borrowed, or NULL
+
+// 1 (the default): runs of plain events go set-wise; 0: one statement per event, as the
+// writer did before. For tests and measurements that compare the two.
+void sb_db_set_setwise(sb_db_t *self, int on);
 
 // Store n events in one transaction (see above).
 sb_db_status_t sb_db_write(sb_db_t *self, sb_db_event_t *events, size_t n, sb_err_t *err);
