@@ -85,6 +85,7 @@ typedef struct {
     int64_t due_ms;    // next redelivery; meaningful once sent
     bool sent;         // pushed at least once since open
     bool acked;        // tombstone: the writer committed it
+    uint32_t wait_ms;  // the backoff chosen at the last push (due_ms - wait_ms = sent at)
 } s_entry_t;
 
 struct sb_spool {
@@ -93,8 +94,12 @@ struct sb_spool {
     char epoch[17];         // 16 hex digits and a NUL
     uint64_t max_bytes;     // bound on bytes + buffered; 0: none
     uint64_t segment_bytes; // rotate once the active segment has this many
-    int64_t base_ms;        // first redelivery after a push
+    int64_t base_ms;        // first redelivery after a push, at least
     int64_t max_ms;         // backoff cap
+    double srtt_ms;         // smoothed push-to-ack time (RFC 6298), once have_rtt
+    double rttvar_ms;       // its mean deviation
+    bool have_rtt;          // an ack of a record pushed once has been seen
+    bool held;              // sb_spool_hold: pushed records are not redelivered
     s_segment_t **segs;     // by name; the last one is the active segment
     size_t n_segs;          // entries used in segs
     size_t cap_segs;        // entries allocated in segs
@@ -1026,12 +1031,51 @@ sb_spool_synced_seq(const sb_spool_t *self)
     return self->synced_seq;
 }
 
+// The first wait after a push, as TCP's retransmission timeout (RFC 6298): at least
+// base_ms, and srtt + 4 x rttvar of the measured push-to-ack times. A slow database
+// makes acks slow, which raises the timeout, instead of receiving copies of what it is
+// still working on.
+int64_t
+sb_spool_rto_ms(const sb_spool_t *self)
+{
+    assert(self);
+    int64_t rto = self->base_ms;
+    if (self->have_rtt) {
+        double est = self->srtt_ms + 4.0 * self->rttvar_ms;
+        if (est > (double)rto)
+            rto = est < (double)self->max_ms ? (int64_t)est : self->max_ms;
+    }
+    return rto;
+}
+
 static int64_t
 s_backoff_ms(const sb_spool_t *self, uint32_t attempts)
 {
-    if (attempts >= 62 || self->base_ms > (self->max_ms >> attempts))
+    int64_t first = sb_spool_rto_ms(self);
+    if (attempts >= 62 || first > (self->max_ms >> attempts))
         return self->max_ms;
-    return self->base_ms << attempts;
+    return first << attempts;
+}
+
+// One push-to-ack time. Karn's rule: only records pushed once count, since the ack of a
+// record pushed twice cannot say which push it answers.
+static void
+s_rtt_sample(sb_spool_t *self, const s_entry_t *e, int64_t now_ms)
+{
+    if (now_ms < 0 || !e->sent || e->attempts != 0)
+        return;
+    double r = (double)(now_ms - (e->due_ms - (int64_t)e->wait_ms));
+    if (r < 0)
+        r = 0;
+    if (!self->have_rtt) {
+        self->srtt_ms = r;
+        self->rttvar_ms = r / 2;
+        self->have_rtt = true;
+    } else {
+        double dev = self->srtt_ms > r ? self->srtt_ms - r : r - self->srtt_ms;
+        self->rttvar_ms = 0.75 * self->rttvar_ms + 0.25 * dev;
+        self->srtt_ms = 0.875 * self->srtt_ms + 0.125 * r;
+    }
 }
 
 // seq went downstream at now_ms: restart its clock, and double the wait when it was
@@ -1044,7 +1088,9 @@ s_mark_pushed(sb_spool_t *self, s_entry_t *e, int64_t now_ms)
         self->pushed++;
     } else if (e->attempts < UINT32_MAX)
         e->attempts++;
-    e->due_ms = now_ms + s_backoff_ms(self, e->attempts);
+    int64_t wait = s_backoff_ms(self, e->attempts);
+    e->wait_ms = wait < (int64_t)UINT32_MAX ? (uint32_t)wait : UINT32_MAX;
+    e->due_ms = now_ms + (int64_t)e->wait_ms;
     if (e->due_ms < self->due_floor)
         self->due_floor = e->due_ms;
 }
@@ -1059,10 +1105,13 @@ sb_spool_sent(sb_spool_t *self, uint64_t seq, int64_t now_ms)
 }
 
 int
-sb_spool_ack(sb_spool_t *self, uint64_t seq)
+sb_spool_ack(sb_spool_t *self, uint64_t seq, int64_t now_ms)
 {
     assert(self);
     bool found;
+    const s_entry_t *e = s_find(self, seq);
+    if (e != NULL && !e->acked)
+        s_rtt_sample(self, e, now_ms);
     s_segment_t *emptied = s_index_ack(self, seq, &found);
     if (!found || self->failed) // a failed spool writes nothing more
         return found ? 1 : 0;
@@ -1151,7 +1200,7 @@ sb_spool_due(sb_spool_t *self, int64_t now_ms, size_t max, sb_spool_visit_fn fn,
             continue;
         if (e->seq > self->synced_seq)
             break; // only buffered records follow: never due before their sync
-        if (e->sent && e->due_ms > now_ms) {
+        if (e->sent && (self->held || e->due_ms > now_ms)) {
             if (e->due_ms < self->due_floor)
                 self->due_floor = e->due_ms;
             continue;
@@ -1176,6 +1225,25 @@ sb_spool_due(sb_spool_t *self, int64_t now_ms, size_t max, sb_spool_visit_fn fn,
     self->visiting = false;
     s_compact(self);
     return rc == -1 || rc == 1 ? -1 : pushed;
+}
+
+void
+sb_spool_hold(sb_spool_t *self, int hold, int64_t now_ms)
+{
+    assert(self && !self->visiting);
+    if (hold == self->held)
+        return;
+    self->held = hold;
+    if (hold)
+        return;
+    // Released: what was pushed is still queued downstream, about to be stored. Its
+    // clock starts again now rather than at a push that may be minutes old.
+    for (size_t i = self->head; i < self->n_ents; i++) {
+        s_entry_t *e = &self->ents[i];
+        if (!e->acked && e->sent && e->due_ms < now_ms + (int64_t)e->wait_ms)
+            e->due_ms = now_ms + (int64_t)e->wait_ms;
+    }
+    self->due_floor = INT64_MIN;
 }
 
 size_t

@@ -13,7 +13,7 @@
  *   ... more appends ...
  *   sb_spool_sync(spool, &err);   // one write + fdatasync for the whole group
  *   -> answer 200 for those records, then push them downstream and sb_spool_sent()
- *   sb_spool_ack(spool, seq);     // when the writer's ack arrives
+ *   sb_spool_ack(spool, seq, now);  // when the writer's ack arrives
  *   sb_spool_due(spool, now, max, fn, arg);  // periodically: redeliver what is overdue
  *
  * Never push a record downstream before the sync that covers it: a crash could still
@@ -37,8 +37,15 @@ sb_spool_t *sb_spool_new(const char *dir, uint64_t max_bytes, sb_err_t *err);
 void sb_spool_destroy(sb_spool_t **self_p);
 
 const char *sb_spool_epoch(const sb_spool_t *self);
-// Redelivery backoff: first after base_ms, doubling per attempt up to max_ms.
+// Redelivery backoff: first after the timeout below, doubling per attempt up to max_ms.
 void sb_spool_set_redelivery(sb_spool_t *self, int64_t base_ms, int64_t max_ms);
+// The first wait after a push: max(base_ms, srtt + 4 x rttvar) of the push-to-ack times
+// measured by sb_spool_ack (RFC 6298, Karn's rule), at most max_ms.
+int64_t sb_spool_rto_ms(const sb_spool_t *self);
+// While held, records already pushed are not redelivered (never-pushed ones still are):
+// the owner holds while downstream reports that it is queueing, not losing, events
+// (no writer reaches the database). Releasing restarts their clocks at now_ms.
+void sb_spool_hold(sb_spool_t *self, int hold, int64_t now_ms);
 
 // Buffer one data record; *seq gets its sequence number (the next one after every
 // record ever found or appended). Fails with err->code ENOSPC when max_bytes would be
@@ -82,10 +89,10 @@ int sb_spool_sync_finish(sb_spool_t *self, sb_spool_flush_t *flush, sb_err_t *er
 uint64_t sb_spool_synced_seq(const sb_spool_t *self);
 // The caller pushed seq downstream at now_ms: its redelivery clock starts.
 void sb_spool_sent(sb_spool_t *self, uint64_t seq, int64_t now_ms);
-// The writer committed seq. Idempotent; unknown or old seqs are ignored. The ack is
+// The writer committed seq at now_ms (< 0: do not sample its push-to-ack time). Idempotent; unknown or old seqs are ignored. The ack is
 // buffered and becomes durable with the next sync (or destroy). 1 when seq was pending,
 // 0 when it was unknown or already acked (a second copy's ack).
-int sb_spool_ack(sb_spool_t *self, uint64_t seq);
+int sb_spool_ack(sb_spool_t *self, uint64_t seq, int64_t now_ms);
 // Flow control: records pushed since open and not acked yet (the credit in use), and
 // whether seq is one of them (a push of it would be a redelivery, not a new credit).
 size_t sb_spool_pushed(const sb_spool_t *self);

@@ -139,7 +139,7 @@ s_session(const char *dir, bool ack_all, s_visits_t *v)
                 sb_spool_torn(spool));
     SB_FUZZ_CHECK((size_t)pushed == depth && v->visits == depth, "every pending record is due");
     for (size_t i = 0; ack_all && i < v->n; i++)
-        sb_spool_ack(spool, v->seqs[i]);
+        sb_spool_ack(spool, v->seqs[i], -1);
     static const char fresh[] = "a new record after the scan";
     uint64_t seq = 0;
     SB_FUZZ_CHECK(sb_spool_append(spool, fresh, sizeof fresh, &seq, &err) == 0, err.msg);

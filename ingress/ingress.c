@@ -105,6 +105,12 @@ s_register_metrics(sb_ingress_t *self)
                                       "age of the oldest unacked event", "");
     self->g_torn = sb_metrics_gauge(m, "sb_spool_torn_records",
                                     "torn or corrupt records skipped at start", "");
+    self->g_rto = sb_metrics_gauge(m, "sb_redelivery_timeout_seconds",
+                                   "first redelivery wait: max(REDELIVER_AFTER_MS, "
+                                   "srtt + 4 rttvar of push-to-ack times)", "");
+    self->g_held = sb_metrics_gauge(m, "sb_redelivery_held",
+                                    "1 while pushed events are not redelivered because "
+                                    "no writer reaches the database", "");
     self->g_stage_up[0] = sb_metrics_gauge(m, "sb_stage_up", "replicas seen by heartbeat",
                                            "stage=\"verifier\"");
     self->g_stage_up[1] = sb_metrics_gauge(m, "sb_stage_up", "replicas seen by heartbeat",
@@ -259,7 +265,7 @@ s_push(void *arg, uint64_t seq, const void *payload, size_t len)
         // locally so it cannot block the spool, and say so loudly.
         sb_log_error(NULL, "spool record %" PRIu64 " is not an envelope, dropping: %s", seq,
                      err.msg);
-        sb_spool_ack(self->spool, seq);
+        sb_spool_ack(self->spool, seq, -1);
         return 0;
     }
     int rc = sb_envelope_send(env, self->push, 1, &err);
@@ -425,7 +431,7 @@ s_take_backmsgs(sb_ingress_t *self)
                 uint64_t seq;
                 if (sb_event_id_parse(msg->event_ids[i], id, epoch, &seq) == 0 &&
                     strcmp(epoch, sb_spool_epoch(self->spool)) == 0 &&
-                    sb_spool_ack(self->spool, seq) == 1)
+                    sb_spool_ack(self->spool, seq, sb_ingress_now_ms()) == 1)
                     sb_counter_add(self->acked, 1); // not a copy's second ack
             }
             // Acks return credits: records held back by a full window go now, not at
@@ -440,6 +446,29 @@ s_take_backmsgs(sb_ingress_t *self)
     }
 }
 
+// While writers report that the database is unreachable, events already pushed wait in
+// the stages' queues: redelivering them would only make copies (every one verified,
+// enriched and written again once the database is back). New events still go. A dead
+// writer stops heartbeating, so what a crash lost is still redelivered.
+static void
+s_hold_redelivery(sb_ingress_t *self, int64_t now)
+{
+    int hold = sb_ingress_db_down(self, now);
+    if (hold == self->redelivery_held)
+        return;
+    self->redelivery_held = hold;
+    sb_spool_hold(self->spool, hold, now);
+    sb_gauge_set(self->g_held, hold);
+    if (hold)
+        sb_log_warn(NULL, "no writer reaches the database: holding redelivery of the %zu "
+                    "events already pushed (they are queued, not lost)",
+                    sb_spool_pushed(self->spool));
+    else
+        sb_log_info(NULL, "a writer reaches the database again: redelivery resumes, the "
+                    "clocks of %zu pushed events start again (first wait now %.1f s)",
+                    sb_spool_pushed(self->spool), (double)sb_spool_rto_ms(self->spool) / 1000.0);
+}
+
 static void
 s_tick(sb_ingress_t *self, int64_t now)
 {
@@ -448,6 +477,7 @@ s_tick(sb_ingress_t *self, int64_t now)
         sb_log_warn(NULL, "INGRESS_PUSH_ENDPOINT: %s", err.msg);
     sb_zmonitor_drain(self->push_mon);
     sb_zmonitor_drain(self->acks_mon);
+    s_hold_redelivery(self, now);
     uint64_t before = sb_counter_value(self->redelivered);
     s_push_due(self, now, SB_INGRESS_REDELIVER_BATCH);
     uint64_t again = sb_counter_value(self->redelivered) - before;

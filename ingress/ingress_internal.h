@@ -63,6 +63,9 @@ struct sb_ingress {
     sb_histogram_t *sync_seconds; // one fdatasync per group
     sb_histogram_t *sync_records; // group size
     sb_gauge_t *g_depth, *g_bytes, *g_oldest, *g_torn, *g_stage_up[3];
+    sb_gauge_t *g_rto;            // the spool's first redelivery wait
+    sb_gauge_t *g_held;           // 1 while redelivery is held (no writer reaches the DB)
+    int redelivery_held;          // the state g_held shows
 };
 
 // ingress_http.c
@@ -82,6 +85,9 @@ void sb_ingress_heartbeat(sb_ingress_t *self, const char *stage, const char *ins
 // The /health document; *healthy set. Caller frees.
 char *sb_ingress_health_json(sb_ingress_t *self, int64_t now_ms, int *healthy);
 void sb_ingress_gauges_update(sb_ingress_t *self, int64_t now_ms);
+// Writers are alive and none of them reaches the database: what was pushed is queued
+// downstream, not lost, so redelivering it would only make copies.
+int sb_ingress_db_down(const sb_ingress_t *self, int64_t now_ms);
 
 int64_t sb_ingress_now_ms(void); // wall clock
 

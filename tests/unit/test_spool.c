@@ -230,7 +230,7 @@ START_TEST(appends_during_a_flush_wait_for_the_next_one)
     ck_assert_msg(sb_spool_sync_begin(spool, &flush, &err) == 0, "begin: %s", err.msg);
     ck_assert_uint_gt(flush.len, 0);
     uint64_t second = append(spool, "appended while the first group is on its way");
-    sb_spool_ack(spool, first); // acked before it is even durable: must still work
+    sb_spool_ack(spool, first, -1); // acked before it is even durable: must still work
     ck_assert_int_eq(sb_spool_flush_write(&flush), 0);
     ck_assert_msg(sb_spool_sync_finish(spool, &flush, &err) == 0, "finish: %s", err.msg);
     ck_assert_uint_eq(sb_spool_synced_seq(spool), first);
@@ -286,10 +286,10 @@ START_TEST(pushed_counts_the_credit_in_use)
     ck_assert_uint_eq(sb_spool_pushed(spool), 1);
     ck_assert_int_eq(sb_spool_was_pushed(spool, a), 1);
     ck_assert_int_eq(sb_spool_was_pushed(spool, b), 0);
-    ck_assert_int_eq(sb_spool_ack(spool, a), 1);
-    ck_assert_int_eq(sb_spool_ack(spool, a), 0); // a copy's second ack
+    ck_assert_int_eq(sb_spool_ack(spool, a, -1), 1);
+    ck_assert_int_eq(sb_spool_ack(spool, a, -1), 0); // a copy's second ack
     ck_assert_uint_eq(sb_spool_pushed(spool), 0);
-    ck_assert_int_eq(sb_spool_ack(spool, b), 1); // acked without a push: no credit back
+    ck_assert_int_eq(sb_spool_ack(spool, b, -1), 1); // acked without a push: no credit back
     ck_assert_uint_eq(sb_spool_pushed(spool), 0);
     sb_spool_destroy(&spool);
 }
@@ -367,10 +367,10 @@ START_TEST(acked_records_are_not_pending_after_reopen)
     for (int i = 0; i < 5; i++)
         seqs[i] = append(spool, "record");
     sync_ok(spool);
-    sb_spool_ack(spool, seqs[1]);
-    sb_spool_ack(spool, seqs[3]);
-    sb_spool_ack(spool, seqs[3]);        // idempotent
-    sb_spool_ack(spool, seqs[4] + 1000); // unknown: ignored
+    sb_spool_ack(spool, seqs[1], -1);
+    sb_spool_ack(spool, seqs[3], -1);
+    sb_spool_ack(spool, seqs[3], -1);        // idempotent
+    sb_spool_ack(spool, seqs[4] + 1000, -1); // unknown: ignored
     ck_assert_uint_eq(sb_spool_depth(spool), 3);
     sync_ok(spool);
     sb_spool_destroy(&spool);
@@ -415,7 +415,7 @@ child_appends_three_then_acks_first_unsynced(void)
     }
     if (spool == NULL || sb_spool_sync(spool, &err) != 0)
         _exit(1);
-    sb_spool_ack(spool, first); // buffered only: the "crash" below loses it
+    sb_spool_ack(spool, first, -1); // buffered only: the "crash" below loses it
 }
 
 static void
@@ -426,7 +426,7 @@ child_acks_lowest_and_syncs(void)
     seen_t seen = {0};
     if (spool == NULL || sb_spool_due(spool, 0, 1, collect, &seen, &err) != 1)
         _exit(1);
-    sb_spool_ack(spool, seen.seqs[0]);
+    sb_spool_ack(spool, seen.seqs[0], -1);
     if (sb_spool_sync(spool, &err) != 0) // now the ack is durable, crash or not
         _exit(1);
 }
@@ -452,7 +452,7 @@ START_TEST(destroy_writes_buffered_acks)
     uint64_t a = append(spool, "a");
     append(spool, "b");
     sync_ok(spool);
-    sb_spool_ack(spool, a);
+    sb_spool_ack(spool, a, -1);
     sb_spool_destroy(&spool); // the header promises: next sync or destroy
     spool = open_spool(0);
     ck_assert_uint_eq(sb_spool_depth(spool), 1);
@@ -567,7 +567,7 @@ START_TEST(new_seqs_exceed_every_seq_ever_seen)
     seen_t seen = {0};
     ck_assert_int_eq(due(spool, 0, 64, &seen), 10);
     for (size_t i = 0; i < seen.n; i++)
-        sb_spool_ack(spool, seen.seqs[i]);
+        sb_spool_ack(spool, seen.seqs[i], -1);
     seen_release(&seen);
     sync_ok(spool);
     ck_assert_uint_eq(sb_spool_depth(spool), 0);
@@ -581,7 +581,7 @@ START_TEST(new_seqs_exceed_every_seq_ever_seen)
         if (round == 1) {
             ck_assert_uint_eq(append(spool, "r"), seq);
             sync_ok(spool);
-            sb_spool_ack(spool, seq);
+            sb_spool_ack(spool, seq, -1);
         }
         prev = seq;
         sb_spool_destroy(&spool);
@@ -609,9 +609,9 @@ START_TEST(fully_acked_segments_are_deleted_after_rotation)
     // Ack all but seqs[20]: every segment without it that is not active goes at once.
     for (int i = 0; i < 40; i++)
         if (i != 20)
-            sb_spool_ack(spool, seqs[i]);
+            sb_spool_ack(spool, seqs[i], -1);
     ck_assert_uint_eq(count_segments(NULL, 0), 2);
-    sb_spool_ack(spool, seqs[20]);
+    sb_spool_ack(spool, seqs[20], -1);
     ck_assert_uint_eq(count_segments(NULL, 0), 1);
     sync_ok(spool);                                // the full active segment rotates, then goes too
     ck_assert_uint_eq(count_segments(NULL, 0), 1); // only the active one
@@ -634,10 +634,10 @@ START_TEST(segment_holding_needed_acks_is_kept)
     uint64_t r1 = append(spool, "r1");
     uint64_t r2 = append(spool, "r2");
     sync_ok(spool); // segment A: r1 r2
-    sb_spool_ack(spool, r1);
+    sb_spool_ack(spool, r1, -1);
     uint64_t r3 = append(spool, "r3");
     sync_ok(spool); // segment B: r3, ack(r1)
-    sb_spool_ack(spool, r3);
+    sb_spool_ack(spool, r3, -1);
     sync_ok(spool); // segment C: ack(r3); B has no live data but its ack(r1) matters
     ck_assert_uint_eq(count_segments(NULL, 0), 3);
     sb_spool_destroy(&spool);
@@ -647,7 +647,7 @@ START_TEST(segment_holding_needed_acks_is_kept)
     ck_assert_int_eq(due(spool, 0, 10, &seen), 1);
     ck_assert_uint_eq(seen.seqs[0], r2);
     seen_release(&seen);
-    sb_spool_ack(spool, r2);
+    sb_spool_ack(spool, r2, -1);
     sync_ok(spool);
     ck_assert_uint_eq(count_segments(NULL, 0), 1); // A, then B and C could all go
     sb_spool_destroy(&spool);
@@ -685,9 +685,72 @@ START_TEST(redelivery_backs_off_with_fake_time)
     ck_assert_uint_eq(seen.seqs[0], b);
     seen_release(&seen);
     // Acked: never due again.
-    sb_spool_ack(spool, a);
-    sb_spool_ack(spool, b);
+    sb_spool_ack(spool, a, -1);
+    sb_spool_ack(spool, b, -1);
     ck_assert_int_eq(due(spool, 1000000, 10, &seen), 0);
+    sb_spool_destroy(&spool);
+}
+END_TEST
+
+START_TEST(slow_acks_raise_the_redelivery_timeout)
+{
+    sb_spool_t *spool = open_spool(0);
+    sb_spool_set_redelivery(spool, 100, 100000);
+    ck_assert_int_eq(sb_spool_rto_ms(spool), 100); // no sample yet: the base
+    // Acks 2,000 ms after each push: srtt -> 2000, and the first wait follows it.
+    for (int i = 0; i < 40; i++) {
+        uint64_t s = append(spool, "m");
+        sync_ok(spool);
+        sb_spool_sent(spool, s, 10000 * i);
+        ck_assert_int_eq(sb_spool_ack(spool, s, 10000 * i + 2000), 1);
+    }
+    int64_t rto = sb_spool_rto_ms(spool);
+    ck_assert_int_ge(rto, 2000);
+    ck_assert_int_le(rto, 2400); // srtt 2000 and a small variance
+    // A record pushed now is not due before that wait (it was at 100 ms before).
+    uint64_t c = append(spool, "c");
+    sync_ok(spool);
+    sb_spool_sent(spool, c, 1000000);
+    seen_t seen = {0};
+    ck_assert_int_eq(due(spool, 1000000 + 1999, 10, &seen), 0);
+    ck_assert_int_eq(due(spool, 1000000 + rto, 10, &seen), 1);
+    seen_release(&seen);
+    // Karn: c was pushed twice, so its (huge) ack time is not a sample.
+    ck_assert_int_eq(sb_spool_ack(spool, c, 9000000), 1);
+    ck_assert_int_eq(sb_spool_rto_ms(spool), rto);
+    // Fast acks bring it back down to the base, never below.
+    for (int i = 0; i < 200; i++) {
+        uint64_t s = append(spool, "m");
+        sync_ok(spool);
+        sb_spool_sent(spool, s, 2000000 + i);
+        sb_spool_ack(spool, s, 2000000 + i + 5);
+    }
+    ck_assert_int_eq(sb_spool_rto_ms(spool), 100);
+    sb_spool_destroy(&spool);
+}
+END_TEST
+
+START_TEST(hold_keeps_pushed_records_and_restarts_their_clocks)
+{
+    sb_spool_t *spool = open_spool(0);
+    sb_spool_set_redelivery(spool, 100, 1000);
+    uint64_t a = append(spool, "a");
+    sync_ok(spool);
+    sb_spool_sent(spool, a, 0); // due at 100
+    sb_spool_hold(spool, 1, 50);
+    uint64_t b = append(spool, "b"); // never pushed: goes even while held
+    sync_ok(spool);
+    seen_t seen = {0};
+    ck_assert_int_eq(due(spool, 5000, 10, &seen), 1);
+    ck_assert_uint_eq(seen.seqs[0], b);
+    seen_release(&seen);
+    ck_assert_int_eq(due(spool, 9000, 10, &seen), 0); // a and b are pushed: held
+    sb_spool_hold(spool, 0, 10000); // released: both clocks start again at 10000
+    ck_assert_int_eq(due(spool, 10099, 10, &seen), 0);
+    ck_assert_int_eq(due(spool, 10100, 10, &seen), 2);
+    ck_assert_uint_eq(seen.seqs[0], a);
+    ck_assert_uint_eq(seen.seqs[1], b);
+    seen_release(&seen);
     sb_spool_destroy(&spool);
 }
 END_TEST
@@ -727,7 +790,7 @@ ack_inside_visit(void *arg, uint64_t seq, const void *payload, size_t len)
     (void)payload;
     (void)len;
     (*(size_t *)arg)++;
-    sb_spool_ack(s_acking_spool, seq); // what the ingress does with an undecodable record
+    sb_spool_ack(s_acking_spool, seq, -1); // what the ingress does with an undecodable record
     return 0;
 }
 
@@ -766,7 +829,7 @@ START_TEST(append_past_max_bytes_fails_with_enospc)
     ck_assert_int_eq(sb_spool_append(spool, payload, sizeof payload, &seq, &err), -1);
     ck_assert_int_eq(err.code, ENOSPC);
     for (int i = 0; i < 7; i++)
-        sb_spool_ack(spool, seqs[i]);
+        sb_spool_ack(spool, seqs[i], -1);
     sync_ok(spool); // rotates; the acked segment goes
     ck_assert_uint_lt(sb_spool_bytes(spool), 1000 - 128);
     ck_assert_int_eq(sb_spool_append(spool, payload, sizeof payload, &seq, &err), 0);
@@ -907,10 +970,10 @@ START_TEST(depth_bytes_and_oldest_follow_the_records)
     ck_assert_uint_eq(sb_spool_bytes(spool), 0); // nothing in the files yet
     sync_ok(spool);
     ck_assert_uint_eq(sb_spool_bytes(spool), 28 + 4 + 28 + 2);
-    sb_spool_ack(spool, a);
+    sb_spool_ack(spool, a, -1);
     ck_assert_uint_eq(sb_spool_depth(spool), 1);
     ck_assert_int_ge(sb_spool_oldest_ms(spool), before);
-    sb_spool_ack(spool, b);
+    sb_spool_ack(spool, b, -1);
     ck_assert_int_eq(sb_spool_oldest_ms(spool), 0);
     sync_ok(spool);
     ck_assert_uint_eq(sb_spool_bytes(spool), 28 + 4 + 28 + 2 + 28 + 16); // one ack record
@@ -933,7 +996,7 @@ START_TEST(hundred_thousand_records)
     }
     ck_assert_uint_eq(sb_spool_depth(spool), 100000);
     for (uint64_t s = first; s <= seq; s++)
-        sb_spool_ack(spool, s);
+        sb_spool_ack(spool, s, -1);
     sync_ok(spool);
     ck_assert_uint_eq(sb_spool_depth(spool), 0);
     sb_spool_destroy(&spool);
@@ -965,6 +1028,8 @@ sb_spool_suite(void)
     tcase_add_test(tc, fully_acked_segments_are_deleted_after_rotation);
     tcase_add_test(tc, segment_holding_needed_acks_is_kept);
     tcase_add_test(tc, redelivery_backs_off_with_fake_time);
+    tcase_add_test(tc, slow_acks_raise_the_redelivery_timeout);
+    tcase_add_test(tc, hold_keeps_pushed_records_and_restarts_their_clocks);
     tcase_add_test(tc, due_respects_max_and_refusals);
     tcase_add_test(tc, ack_from_inside_due_is_safe);
     tcase_add_test(tc, append_past_max_bytes_fails_with_enospc);
