@@ -47,6 +47,7 @@
 #include "sb_crc32c.h"
 #include "sb_mem.h"
 #include "sb_spool.h"
+#include "sb_time.h"
 #include "sb_banned.h"
 
 #define SB_SPOOL_HDR 28                    // record header bytes (layout above)
@@ -158,14 +159,6 @@ static uint64_t
 s_get64(const unsigned char *p)
 {
     return (uint64_t)s_get32(p) | (uint64_t)s_get32(p + 4) << 32;
-}
-
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -843,7 +836,7 @@ sb_spool_append(sb_spool_t *self, const void *payload, size_t len, uint64_t *seq
     unsigned char *rec = s_buf_reserve(self, SB_SPOOL_HDR + len);
     if (len > 0)
         memcpy(rec + SB_SPOOL_HDR, payload, len);
-    int64_t now = s_now_ms();
+    int64_t now = sb_wall_ms();
     s_frame(rec, SB_SPOOL_DATA, (uint32_t)len, self->next_seq, now);
     s_entry_t *e = s_entry_add(self, self->next_seq, (uint32_t)len, now);
     e->off = off;
@@ -864,7 +857,7 @@ static uint64_t
 s_buf_acks(sb_spool_t *self)
 {
     uint64_t low = UINT64_MAX;
-    int64_t now = s_now_ms();
+    int64_t now = sb_wall_ms();
     for (size_t i = 0; i < self->n_acks; i += SB_SPOOL_ACKS_PER_RECORD) {
         size_t n = self->n_acks - i;
         if (n > SB_SPOOL_ACKS_PER_RECORD)

@@ -18,6 +18,7 @@
 #include "sb_stage.h"
 #include "sb_resolver.h"
 #include "sb_zmonitor.h"
+#include "sb_time.h"
 #include "sb_banned.h"
 
 #define S_POLL_MAX_MS 250 // longest sleep: stop signals and heartbeats are seen this often
@@ -400,7 +401,7 @@ sb_enricher_forward(sb_enricher_t *self, sb_envelope_t **env_p, const char *extr
     self->in_hand--;
     if (extra != NULL)
         sb_envelope_set(&env->extra, extra);
-    int64_t wall_ms = (int64_t)time(NULL) * 1000;
+    int64_t wall_ms = sb_wall_ms(); // ms: time(NULL) lost the sub-second part
     if (wall_ms >= env->received_at_ms)
         sb_histogram_observe(self->enrich_seconds, (double)(wall_ms - env->received_at_ms) / 1e3);
     s_queue_out(self, env, extra != NULL);

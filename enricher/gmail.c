@@ -22,6 +22,7 @@
 #include "sb_mem.h"
 #include "sb_phone.h"
 #include "sb_secretbox.h"
+#include "sb_time.h"
 #include "sb_banned.h"
 
 #define S_PUSH_MAX_BYTES 65536  // a Pub/Sub push body is a few hundred bytes
@@ -804,7 +805,7 @@ s_resume(s_job_t *job)
 static const char *
 s_token_of(s_job_t *job)
 {
-    return sb_google_oauth_token(job->gmail->oauth, job->mb->key, (int64_t)time(NULL) * 1000);
+    return sb_google_oauth_token(job->gmail->oauth, job->mb->key, sb_wall_ms());
 }
 
 static void
@@ -818,7 +819,7 @@ s_on_token(sb_fetch_req_t *req, void *arg)
     sb_err_t err = {0};
     sb_google_oauth_status_t st = sb_google_oauth_response(
         self->oauth, job->mb->key, job->refresh_token, sb_fetch_req_status(req), body, len,
-        (int64_t)time(NULL) * 1000, &err);
+        sb_wall_ms(), &err);
     switch (st) {
     case SB_GOOGLE_OAUTH_OK:
         s_resume(job);
@@ -845,7 +846,7 @@ static void
 s_token(s_job_t *job)
 {
     sb_gmail_t *self = job->gmail;
-    int64_t now = (int64_t)time(NULL) * 1000;
+    int64_t now = sb_wall_ms();
     if (s_token_of(job) != NULL) {
         s_resume(job);
         return;

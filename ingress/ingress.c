@@ -9,6 +9,7 @@
 #include "sb_envelope.h"
 #include "sb_log.h"
 #include "sb_mem.h"
+#include "sb_time.h"
 #include "sb_banned.h"
 
 #define SB_INGRESS_TICK_MS 100        // redelivery, gauges and heartbeat checks; 10-1000
@@ -62,9 +63,7 @@ sb_ingress_stop(void)
 int64_t
 sb_ingress_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return sb_wall_ms();
 }
 
 static char *

@@ -13,6 +13,7 @@
 #include "renewer_db.h"
 #include "sb_google_oauth.h"
 #include "sb_mem.h"
+#include "sb_time.h"
 #include "sb_banned.h"
 
 #define S_CONTEXT_PREFIX "mailboxes.refresh_token:" // sb_secretbox context, as the enricher's
@@ -29,14 +30,6 @@ typedef struct {
     char *data; // NUL-terminated
     size_t len;
 } s_buf_t;
-
-static int64_t
-s_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 s_wipe_free(char *text)
@@ -241,7 +234,7 @@ static sb_gmail_watch_status_t
 s_token(sb_gmail_watch_t *self, const char *email, const char *refresh_token, const char **token,
         sb_err_t *err)
 {
-    int64_t now = s_wall_ms();
+    int64_t now = sb_wall_ms();
     switch (sb_google_oauth_refresh(self->oauth, email, refresh_token, now, err)) {
     case SB_GOOGLE_OAUTH_OK:
         *token = sb_google_oauth_token(self->oauth, email, now);

@@ -14,6 +14,7 @@
 #include "sb_gmail_message.h"
 #include "sb_google_oauth.h"
 #include "sb_mem.h"
+#include "sb_time.h"
 #include "sb_banned.h"
 
 #define S_ERROR_TEXT_MAX 300 // bytes of Google's message kept
@@ -239,14 +240,6 @@ s_gmail_id(const json_t *v)
 
 // --- Calls -------------------------------------------------------------------------------------
 
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 // An access token for mailbox: OK with *token (borrowed from the cache), else *why.
 static sb_send_status_t
 s_token(sb_gmail_send_t *self, const char *mailbox, const char *refresh_token, const char **token,
@@ -254,9 +247,9 @@ s_token(sb_gmail_send_t *self, const char *mailbox, const char *refresh_token, c
 {
     sb_err_t err = {0};
     sb_google_oauth_status_t st =
-        sb_google_oauth_refresh(self->oauth, mailbox, refresh_token, s_now_ms(), &err);
+        sb_google_oauth_refresh(self->oauth, mailbox, refresh_token, sb_wall_ms(), &err);
     *token =
-        st == SB_GOOGLE_OAUTH_OK ? sb_google_oauth_token(self->oauth, mailbox, s_now_ms()) : NULL;
+        st == SB_GOOGLE_OAUTH_OK ? sb_google_oauth_token(self->oauth, mailbox, sb_wall_ms()) : NULL;
     if (*token)
         return SB_SEND_OK;
     switch (st) {

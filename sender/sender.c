@@ -16,6 +16,7 @@
 #include "send_email.h"
 #include "send_sms.h"
 #include "sb_log.h"
+#include "sb_time.h"
 #include "sb_mem.h"
 #include "sb_metrics.h"
 #include "sb_phone.h"
@@ -165,14 +166,6 @@ struct sb_sender {
 
 // --- Time and waits ------------------------------------------------------------------------------
 
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 s_stopping(const sb_sender_t *self)
 {
@@ -282,9 +275,9 @@ s_connect(sb_sender_t *self)
 static void
 s_wait(sb_sender_t *self, int64_t timeout_ms)
 {
-    int64_t deadline = s_now_ms() + timeout_ms;
+    int64_t deadline = sb_wall_ms() + timeout_ms;
     while (!s_stopping(self) && self->conn) {
-        int64_t left = deadline - s_now_ms();
+        int64_t left = deadline - sb_wall_ms();
         if (left <= 0)
             return;
         struct pollfd pfd = {.fd = PQsocket(self->conn), .events = POLLIN};
@@ -455,9 +448,9 @@ s_handle_sms(sb_sender_t *self, const sb_outbox_job_t *job, char *log_id)
             sb_log_info(log_id, "found in the message store as %s: not sent again", rec.id);
     }
     if (st != SB_SEND_OK) {
-        int64_t t0 = s_now_ms();
+        int64_t t0 = sb_wall_ms();
         st = sb_send_sms(self->rc, job, cc, &rec, &why);
-        sb_histogram_observe(self->sms.seconds, (double)(s_now_ms() - t0) / 1000.0);
+        sb_histogram_observe(self->sms.seconds, (double)(sb_wall_ms() - t0) / 1000.0);
     }
     if (st == SB_SEND_OK) {
         sb_outbox_sent_t sent = {.external_id = rec.id,
@@ -507,9 +500,9 @@ s_handle_email(sb_sender_t *self, sb_outbox_job_t *job, char *log_id)
     if (st == SB_SEND_NOT_FOUND) {
         st = sb_send_email_parent(self->gmail, job, token, &why);
         if (st == SB_SEND_OK) {
-            int64_t t0 = s_now_ms();
-            st = sb_send_email(self->gmail, job, token, s_now_ms(), &sent, &why);
-            sb_histogram_observe(self->email.seconds, (double)(s_now_ms() - t0) / 1000.0);
+            int64_t t0 = sb_wall_ms();
+            st = sb_send_email(self->gmail, job, token, sb_wall_ms(), &sent, &why);
+            sb_histogram_observe(self->email.seconds, (double)(sb_wall_ms() - t0) / 1000.0);
         }
     }
     OPENSSL_cleanse(token, strlen(token));
@@ -579,7 +572,7 @@ s_work(sb_sender_t *self)
 static void
 s_update_gauges(sb_sender_t *self)
 {
-    int64_t now = s_now_ms();
+    int64_t now = sb_wall_ms();
     if (now - self->gauges_ms < S_GAUGES_MS)
         return;
     self->gauges_ms = now;
@@ -651,7 +644,7 @@ sb_sender_new(const sb_sender_config_t *conf, sb_err_t *err)
     self->conf = conf;
     self->defaults = (sb_outbox_defaults_t){conf->default_cc, conf->sms_from, conf->email_from};
     if (RAND_bytes((unsigned char *)&self->rng, sizeof self->rng) != 1 || self->rng == 0)
-        self->rng = (uint64_t)s_now_ms() | 1;
+        self->rng = (uint64_t)sb_wall_ms() | 1;
     if (conf->secret_key && conf->secret_key[0]) {
         self->box = sb_secretbox_new(conf->secret_key, err);
         if (self->box == NULL)
