@@ -116,10 +116,32 @@ s_add_id(sb_rc_changes_t *out, char *id)
     out->ids[out->n_ids++] = id;
 }
 
+// Whether body has the 9 bytes "changes" (with the quotes) anywhere.
+static int
+s_mentions_changes(const char *body, size_t len)
+{
+    static const char key[] = "\"changes\"";
+    const size_t n = sizeof key - 1;
+    for (const char *p = body, *end = body + len; (size_t)(end - p) >= n; p++) {
+        p = memchr(p, '"', (size_t)(end - p) - (n - 1));
+        if (p == NULL)
+            return 0;
+        if (memcmp(p, key, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int
 sb_rc_changes_parse(const char *body, size_t len, sb_rc_changes_t *out)
 {
     memset(out, 0, sizeof *out);
+    // Most notifications are instant SMS, which carry the message itself and have no
+    // "changes" member: no parse for them (it was 40% of the enricher's CPU under load).
+    // A member name written with \u escapes is not seen here: such a notification goes
+    // on as an instant SMS and the writer stores it as failed, nothing worse.
+    if (!s_mentions_changes(body, len))
+        return 0;
     json_t *root = json_loadb(body, len, 0, NULL);
     const json_t *msg = json_object_get(root, "body");
     const json_t *changes = json_object_get(msg, "changes");

@@ -70,6 +70,22 @@ START_TEST(instant_sms_and_other_shapes_pass_through)
     sb_rc_changes_release(&c);
     ck_assert_int_eq(parse_text("[1]", &c), 0);
     sb_rc_changes_release(&c);
+    // The quick test for the word only skips the parse: "changes" as a value, in an
+    // escaped string or at the very end decides nothing by itself.
+    ck_assert_int_eq(parse_text("{\"body\":{\"subject\":\"changes\"}}", &c), 0);
+    sb_rc_changes_release(&c);
+    ck_assert_int_eq(parse_text("{\"body\":{\"subject\":\"see \\\"changes\\\"\"}}", &c), 0);
+    sb_rc_changes_release(&c);
+    ck_assert_int_eq(parse_text("\"changes\"", &c), 0);
+    sb_rc_changes_release(&c);
+    ck_assert_int_eq(parse_text("\"change", &c), 0);
+    sb_rc_changes_release(&c);
+    // ... and a real one right at the start of the text is still found.
+    ck_assert_int_eq(parse_text("{\"body\":{\"changes\":[{\"type\":\"SMS\",\"newMessageIds\":[7]}]}}",
+                                &c),
+                     1);
+    ck_assert_uint_eq(c.n_ids, 1);
+    sb_rc_changes_release(&c);
 }
 END_TEST
 
