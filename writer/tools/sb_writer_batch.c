@@ -14,9 +14,9 @@
  *       customers, one in ten a duplicate of an earlier message) and prints the time of
  *       each sb_db_write: events/s, median, p90, max.
  *   sb-writer-batch push PUSH_ENDPOINT ACK_ENDPOINT EVENTS
- *       Plays the ingress for a running sb-writer: binds ACK_ENDPOINT (SUB), connects
- *       PUSH_ENDPOINT, sends EVENTS accepted instant SMS and waits for every ack; prints
- *       the time from the first send to the last ack.
+ *       Plays the ingress for a running sb-writer: binds ACK_ENDPOINT (SUB), waits for
+ *       the writer's heartbeat, connects PUSH_ENDPOINT, sends EVENTS accepted instant SMS
+ *       and waits for every ack; prints the time from the first send to the last ack.
  * --per-event: one statement per event (sb_db_set_setwise 0), the writer's old path. */
 #include <errno.h>
 #include <inttypes.h>
@@ -102,6 +102,7 @@ s_sms_envelope(const char *event_id, const char *msg_id, const char *from)
     sb_envelope_set(&env->headers, S_HEADERS);
     sb_envelope_set(&env->verdict, "accepted");
     env->received_at_ms = (int64_t)time(NULL) * 1000;
+    free(env->body);
     env->body = s_sms_body(msg_id, from, "Hi, is my order #48213 ready for pickup?");
     env->body_len = strlen(env->body);
     return env;
@@ -120,6 +121,7 @@ s_hex(const char *hex, char **out, size_t *len)
         unsigned v;
         if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
             free(*out);
+            *out = NULL;
             return -1;
         }
         (*out)[i] = (char)v;
@@ -144,6 +146,8 @@ s_envelope_from_json(const json_t *ev)
     env->received_at_ms = json_integer_value(json_object_get(ev, "received_at_ms"));
     const char *hex = json_string_value(json_object_get(ev, "body_hex"));
     const char *body = json_string_value(json_object_get(ev, "body"));
+    free(env->body); // sb_envelope_new's ""
+    env->body = NULL;
     if (hex && s_hex(hex, &env->body, &env->body_len) == 0)
         return env;
     env->body = sb_xstrdup(body ? body : "");
@@ -360,19 +364,35 @@ s_push(const char *push_ep, const char *ack_ep, long events)
     zsock_t *push = zsock_new(ZMQ_PUSH);
     zsock_set_rcvhwm(sub, 0); // acks are never dropped, as at the ingress
     zsock_set_subscribe(sub, SB_ACK_TOPIC_PREFIX);
+    zsock_set_subscribe(sub, SB_HEARTBEAT_TOPIC);
     if (zsock_attach(sub, ack_ep, true) != 0 || zsock_attach(push, push_ep, false) != 0) {
         fprintf(stderr, "sb-writer-batch: cannot attach %s / %s\n", ack_ep, push_ep);
         zsock_destroy(&sub);
         zsock_destroy(&push);
         return 1;
     }
-    zclock_sleep(500); // let the writer's PUB connect to us
+    // A PUB drops what it sends before our subscription reached it: wait for the
+    // writer's first heartbeat, which proves the ack path works, before any event goes.
+    zpoller_t *poller = zpoller_new(sub, NULL);
+    int linked = 0;
+    for (int tries = 0; tries < 10 && !linked && zpoller_wait(poller, 1000) != NULL; tries++) {
+        sb_err_t err = {0};
+        sb_backmsg_t *msg = sb_backmsg_recv(sub, &err);
+        linked = msg && !msg->is_ack && msg->stage && strcmp(msg->stage, "writer") == 0;
+        sb_backmsg_destroy(&msg);
+    }
+    if (!linked) {
+        fprintf(stderr, "sb-writer-batch: no heartbeat from a writer on %s\n", ack_ep);
+        zpoller_destroy(&poller);
+        zsock_destroy(&sub);
+        zsock_destroy(&push);
+        return 1;
+    }
     unsigned run = (unsigned)time(NULL) ^ (unsigned)getpid() << 16;
     char epoch[24];
     snprintf(epoch, sizeof epoch, "e%08x", run);
     long acked = 0;
     double t0 = s_now_s(), last = t0;
-    zpoller_t *poller = zpoller_new(sub, NULL);
     for (long i = 0; i < events || acked < events;) {
         if (i < events) {
             char *event_id = sb_event_id_format("bench", epoch, (uint64_t)i + 1);
@@ -390,13 +410,12 @@ s_push(const char *push_ep, const char *ack_ep, long events)
                 continue; // the acks queue at the SUB meanwhile (no high-water mark)
             }
         }
-        if (zpoller_wait(poller, 1000) == NULL) {
-            if (s_now_s() - last > 30) {
-                fprintf(stderr, "sb-writer-batch: no ack for 30 s (%ld of %ld)\n", acked, events);
-                break;
-            }
-            continue;
+        if (s_now_s() - last > 30) { // heartbeats keep coming: time the acks alone
+            fprintf(stderr, "sb-writer-batch: no ack for 30 s (%ld of %ld)\n", acked, events);
+            break;
         }
+        if (zpoller_wait(poller, 1000) == NULL)
+            continue;
         sb_err_t err = {0};
         sb_backmsg_t *msg = sb_backmsg_recv(sub, &err);
         if (msg && msg->is_ack) {
