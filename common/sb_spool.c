@@ -29,7 +29,15 @@
  * - The scan stops reading a segment at the first record whose framing or CRC is bad:
  *   its length field cannot be trusted, so the rest of the file has no framing. The
  *   unread rest holds at most ceil(bytes / header) records, and next_seq skips all the
- *   seqs they could have had (DESIGN.md: never hand out a torn record's seq again). */
+ *   seqs they could have had (DESIGN.md: never hand out a torn record's seq again).
+ *
+ * Preallocation. fdatasync of a write that grows the file must also write the inode and
+ * the block map; overwriting blocks that already hold zeros needs neither, and took half
+ * the time and CPU on the build machine (0.15-0.19 ms against 0.27-0.68 ms a sync). So
+ * each flush also writes zeros ahead of the data when fewer than SB_SPOOL_ZERO_AHEAD / 2
+ * are left (one growing sync per half MiB instead of one per group), and records are
+ * written with pwrite into the zeros. A clean close cuts the zeros off again; after a
+ * crash the scan ends a segment at a header of zeros without counting it as torn. */
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
@@ -66,11 +74,13 @@
 // Seqs and segment names at or above this are corrupt: next_seq = highest + 1 must not
 // wrap to 0 (found by fuzz/fuzz_spool.c). 2^62 events at 10^6/s take 146,000 years.
 #define SB_SPOOL_SEQ_LIMIT (UINT64_C(1) << 62)
+#define SB_SPOOL_ZERO_AHEAD (1u << 20) // zeros kept written ahead of the data (above)
 
 typedef struct {
     uint64_t first;   // seq in the file name (see the invariants)
     int fd;           // reads; the active segment's is also the append descriptor
-    uint64_t size;    // bytes in the file
+    uint64_t size;    // bytes of records in the file (the zeros after them not counted)
+    uint64_t zeroed;  // file bytes written so far, records and zeros ahead of them
     size_t live;      // durable data records here that are not acked
     uint64_t max_seq; // highest data seq written here, 0 if none
     uint64_t ack_min; // lowest seq named by an ack record here, UINT64_MAX if none
@@ -313,7 +323,8 @@ s_segment_open(sb_spool_t *self, uint64_t first, sb_err_t *err)
 {
     char name[SB_SPOOL_NAME_MAX];
     s_segment_name(name, first);
-    int fd = openat(self->dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    // Not O_APPEND: flushes pwrite into the zeros written ahead (see Preallocation).
+    int fd = openat(self->dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         sb_err_set(err, errno, "could not create spool segment \"%s/%s\"", self->dir, name);
         return -1;
@@ -326,6 +337,15 @@ s_segment_open(sb_spool_t *self, uint64_t first, sb_err_t *err)
     }
     s_segment_add(self, first, fd, 0);
     return 0;
+}
+
+// Cut the zeros written ahead off a segment that takes no more records. Not fsynced:
+// after a crash the scan ends at the zeros anyway. A failure only leaves them there.
+static void
+s_trim(s_segment_t *seg)
+{
+    if (seg->zeroed > seg->size && ftruncate(seg->fd, (off_t)seg->size) == 0)
+        seg->zeroed = seg->size;
 }
 
 // Delete every segment that holds nothing needed any more: not the active one, no
@@ -595,6 +615,20 @@ s_scan_record(sb_spool_t *self, s_segment_t *seg, const unsigned char *rec, uint
     return true;
 }
 
+// Whether the header at off is all zeros (or the file ends in zeros before a header).
+static bool
+s_is_zero_header(s_reader_t *r, uint64_t off, uint64_t avail)
+{
+    size_t n = avail < SB_SPOOL_HDR ? (size_t)avail : SB_SPOOL_HDR;
+    const unsigned char *h;
+    if (n == 0 || s_reader_get(r, off, n, &h) != 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (h[i] != 0)
+            return false;
+    return true;
+}
+
 // Read one segment's records into the index. A bad record ends this segment (torn);
 // *seq_floor rises past every seq its unreadable rest could hold. -1 only on I/O errors.
 static int
@@ -614,7 +648,12 @@ s_scan_segment(sb_spool_t *self, s_segment_t *seg, s_reader_t *r, uint64_t *max_
         if (ok && s_reader_get(r, off, n, &rec) != 0)
             goto io_error;
         if (!ok || !s_crc_ok(rec) || !s_scan_record(self, seg, rec, off, max_seen)) {
-            self->torn++;
+            // Zeros: the end of what a crashed ingress had written (its preallocation),
+            // or a group whose write never reached the disk, so never answered 200.
+            if (!s_is_zero_header(r, off, avail))
+                self->torn++;
+            seg->size = off; // the records; the zeros or the torn rest are not counted
+            self->bytes -= avail;
             uint64_t base = seg->max_seq >= seg->first ? seg->max_seq + 1 : seg->first;
             uint64_t bound = base + (avail + SB_SPOOL_HDR - 1) / SB_SPOOL_HDR;
             if (bound > *seq_floor)
@@ -780,6 +819,8 @@ sb_spool_destroy(sb_spool_t **self_p)
     if (!self->failed && !self->flushing && s_active(self) &&
         (self->buf_len > 0 || self->n_acks > 0))
         s_sync(self, NULL);
+    if (!self->flushing && s_active(self))
+        s_trim(s_active(self));
     for (size_t i = 0; i < self->n_segs; i++) {
         close(self->segs[i]->fd);
         free(self->segs[i]);
@@ -887,6 +928,7 @@ s_maybe_rotate(sb_spool_t *self, sb_err_t *err)
         self->failed = true; // nothing was written, but the directory fsync may have failed
         return -1;
     }
+    s_trim(active); // no more writes there: its zeros ahead go
     return 0;
 }
 
@@ -930,14 +972,42 @@ sb_spool_sync_begin(sb_spool_t *self, sb_spool_flush_t *flush, sb_err_t *err)
         return 0;
     // The buffer moves into the flush: appends from now on start a new one, and the
     // entries they add have offsets in that new buffer (s_assign only takes <= upto_seq).
-    flush->fd = s_active(self)->fd;
+    s_segment_t *active = s_active(self);
+    flush->fd = active->fd;
     flush->buf = self->buf;
     flush->len = self->buf_len;
+    flush->off = active->size;
+    uint64_t end = flush->off + flush->len;
+    flush->zero_from = flush->zero_to = end;
+    if (active->zeroed < end + SB_SPOOL_ZERO_AHEAD / 2) {
+        flush->zero_from = active->zeroed > end ? active->zeroed : end;
+        flush->zero_to = end + SB_SPOOL_ZERO_AHEAD;
+    }
     self->inflight_len = self->buf_len;
     self->buf = NULL;
     self->buf_len = self->buf_cap = 0;
     flush->fail_write = self->fail_write_nth > 0 && --self->fail_write_nth == 0;
     flush->fail_sync = !flush->fail_write && self->fail_sync_nth > 0 && --self->fail_sync_nth == 0;
+    return 0;
+}
+
+// pwrite all n bytes at off. 0, or -1 with errno (EIO when no progress: no spin).
+static int
+s_pwrite_all(int fd, const unsigned char *p, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t rc = pwrite(fd, p, n, (off_t)off);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0) {
+            if (rc == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += rc;
+        off += (uint64_t)rc;
+        n -= (size_t)rc;
+    }
     return 0;
 }
 
@@ -952,16 +1022,19 @@ sb_spool_flush_write(sb_spool_flush_t *flush)
         flush->io_errno = EIO;
         return -1;
     }
-    while (n > 0) {
-        ssize_t rc = write(flush->fd, p, n);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc <= 0) {
-            flush->io_errno = rc == 0 ? EIO : errno; // no progress on a regular file: no spin
+    if (s_pwrite_all(flush->fd, p, n, flush->off) != 0) {
+        flush->io_errno = errno;
+        return -1;
+    }
+    static const unsigned char zeros[64 * 1024];
+    for (uint64_t at = flush->zero_from; at < flush->zero_to;) {
+        size_t chunk = flush->zero_to - at < sizeof zeros ? (size_t)(flush->zero_to - at)
+                                                          : sizeof zeros;
+        if (s_pwrite_all(flush->fd, zeros, chunk, at) != 0) {
+            flush->io_errno = errno;
             return -1;
         }
-        p += rc;
-        n -= (size_t)rc;
+        at += chunk;
     }
     // The one fdatasync of the group: every record appended since the last sync is
     // durable after it, and only then may the ingress answer 200 and push them.
@@ -991,7 +1064,10 @@ sb_spool_sync_finish(sb_spool_t *self, sb_spool_flush_t *flush, sb_err_t *err)
     }
     s_segment_t *active = s_active(self);
     uint64_t at = active->size;
+    assert(at == flush->off);
     active->size += flush->len;
+    if (flush->zero_to > active->zeroed)
+        active->zeroed = flush->zero_to;
     self->bytes += flush->len;
     s_assign(self, active, at, flush->ack_low, flush->upto_seq);
     free(flush->buf); // one huge group should not pin its memory

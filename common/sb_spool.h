@@ -65,9 +65,12 @@ int sb_spool_sync(sb_spool_t *self, sb_err_t *err);
 // calls write, which touches nothing but the flush. While a flush is in flight
 // sb_spool_sync must not be called.
 typedef struct {
-    int fd;               // the active segment (append-only)
+    int fd;               // the active segment
     unsigned char *buf;   // the group's bytes, owned by the flush until finish
     size_t len;           // 0: nothing to write (finish is still required)
+    uint64_t off;         // where in the segment they go
+    uint64_t zero_from;   // then zeros from here to zero_to (none when equal): written
+    uint64_t zero_to;     //   ahead, so that later syncs do not grow the file
     uint64_t upto_seq;    // every data record <= this is in buf or already durable
     uint64_t ack_low;     // lowest seq named by the group's ack records
     int fail_write;       // test hook decided by the owner: this write fails
@@ -79,7 +82,7 @@ typedef struct {
 // Take everything appended and acked since the last flush. 0, or -1 with err (the
 // spool has failed, or a segment rotation failed).
 int sb_spool_sync_begin(sb_spool_t *self, sb_spool_flush_t *flush, sb_err_t *err);
-// write(2) and one fdatasync. Any thread; 0 or -1 (flush->io_errno set).
+// pwrite(2) and one fdatasync. Any thread; 0 or -1 (flush->io_errno set).
 int sb_spool_flush_write(sb_spool_flush_t *flush);
 // Account for the flush after write returned: records <= upto_seq are durable. 0, or
 // -1 with err when the write failed (the spool is then failed for good).
