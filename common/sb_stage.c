@@ -1,10 +1,111 @@
 #include <assert.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+#include <curl/curl.h>
+#include "sb_log.h"
 #include "sb_mem.h"
 #include "sb_stage.h"
 #include "sb_banned.h"
+
+static volatile sig_atomic_t s_stop = 0; // set by SIGTERM/SIGINT; the stage's loop drains
+static void (*s_on_stop)(void) = NULL;   // the stage's own stop, when it has one
+
+static void
+s_on_signal(int signo)
+{
+    (void)signo;
+    s_stop = 1;
+    if (s_on_stop != NULL)
+        s_on_stop();
+}
+
+// Our own handlers, not CZMQ's (which would only set zsys_interrupted and make every
+// socket call fail at once instead of letting the stage drain), and without SA_RESTART:
+// a blocking poll, sleep or ZeroMQ call returns EINTR, so the loop sees the stop at once.
+static void
+s_signals_install(void (*on_stop)(void))
+{
+    zsys_handler_set(NULL); // before the first socket, or CZMQ installs its own handlers
+    s_on_stop = on_stop;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN; // a peer, provider or metrics client that hangs up must not kill us
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+// LOG_LEVEL from the stage's own table, so that the spec need not say where it lives.
+static int
+s_log_level(const sb_stage_spec_t *spec, const void *conf, sb_log_level_t *level)
+{
+    const char *text = NULL;
+    for (size_t i = 0; i < spec->n_vars; i++)
+        if (strcmp(spec->vars[i].name, "LOG_LEVEL") == 0)
+            text = *(char *const *)((const char *)conf + spec->vars[i].offset);
+    if (sb_log_level_parse(text, level) == 0)
+        return 0;
+    fprintf(stderr, "config: LOG_LEVEL=\"%s\" is not one of debug, info, warn, error\n",
+            text ? text : "");
+    return -1;
+}
+
+static int
+s_log_end(sb_stage_end_t end, const sb_err_t *err)
+{
+    switch (end) {
+    case SB_STAGE_STOPPED:
+        sb_log_info(NULL, "stopped");
+        return EXIT_SUCCESS;
+    case SB_STAGE_FAILED:
+        sb_log_error(NULL, "stopped on error: %s", err->msg);
+        return EXIT_FAILURE;
+    case SB_STAGE_CANNOT_START:
+        break;
+    }
+    sb_log_error(NULL, "cannot start: %s", err->msg);
+    return EXIT_FAILURE;
+}
+
+int
+sb_stage_main(const sb_stage_spec_t *spec, void *conf, int argc, char **argv)
+{
+    assert(spec && spec->name && spec->vars && spec->run && conf);
+    char program[64];
+    snprintf(program, sizeof program, "sb-%s", spec->name);
+    int args = sb_config_args(argc, argv, spec->vars, spec->n_vars, program, spec->description);
+    if (args != 0)
+        return args == 1 ? EXIT_SUCCESS : 2;
+    if (sb_config_load(spec->vars, spec->n_vars, conf, stderr) != 0)
+        return 2;
+    sb_log_level_t level;
+    // A stage's check reports LOG_LEVEL among its other problems; without one, it is here.
+    if ((spec->check != NULL && spec->check(conf, stderr) != 0) ||
+        s_log_level(spec, conf, &level) != 0) {
+        sb_config_release(spec->vars, spec->n_vars, conf);
+        return 2;
+    }
+    sb_log_init(spec->name, level);
+    s_signals_install(spec->on_stop);
+    if (spec->curl)
+        curl_global_init(CURL_GLOBAL_DEFAULT); // once, before any thread uses libcurl
+    char *described = sb_config_describe(spec->vars, spec->n_vars, conf);
+    sb_log_info(NULL, "starting %s %s: %s", program, SB_VERSION, described);
+    free(described);
+
+    sb_err_t err = {0};
+    int status = s_log_end(spec->run(conf, &s_stop, &err), &err);
+    if (spec->curl)
+        curl_global_cleanup();
+    sb_config_release(spec->vars, spec->n_vars, conf);
+    return status;
+}
 
 char *
 sb_stage_instance(const char *configured)
