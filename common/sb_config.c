@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include "sb_config.h"
+#include "sb_log.h"
 #include "sb_mem.h"
 #include "sb_banned.h"
 
@@ -335,4 +336,39 @@ sb_config_args(int argc, char **argv, const sb_config_var_t *vars, size_t n, con
         return 1;
     }
     return 0;
+}
+
+int
+sb_config_check_log_level(const char *value, FILE *problems)
+{
+    sb_log_level_t level;
+    if (sb_log_level_parse(value, &level) == 0)
+        return 0;
+    fprintf(problems, "config: LOG_LEVEL=\"%s\" is not one of debug, info, warn, error\n",
+            value ? value : "");
+    return -1;
+}
+
+int
+sb_config_check_country_code(const char *value, FILE *problems)
+{
+    const char *cc = value ? value : "";
+    size_t len = strlen(cc);
+    if (len >= 1 && len <= 3 && cc[0] != '0' && strspn(cc, "0123456789") == len)
+        return 0;
+    fprintf(problems,
+            "config: DEFAULT_COUNTRY_CODE=\"%s\" is not a country code "
+            "(1 to 3 digits, e.g. 1 or 44)\n",
+            cc);
+    return -1;
+}
+
+int
+sb_config_check_url(const char *name, const char *value, FILE *problems)
+{
+    const char *url = value ? value : "";
+    if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0)
+        return 0;
+    fprintf(problems, "config: %s=\"%s\" is not an http:// or https:// URL\n", name, url);
+    return -1;
 }

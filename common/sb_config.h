@@ -49,4 +49,13 @@ char *sb_config_describe(const sb_config_var_t *vars, size_t n, const void *conf
 int sb_config_args(int argc, char **argv, const sb_config_var_t *vars, size_t n,
                    const char *program, const char *description);
 
+// Checks that a stage's sb_<stage>_config_check runs after sb_config_load, beyond what
+// the table can say. Each returns 0, or -1 after one line to problems, e.g.
+//   config: LOG_LEVEL="loud" is not one of debug, info, warn, error
+int sb_config_check_log_level(const char *value, FILE *problems);
+// DEFAULT_COUNTRY_CODE: 1 to 3 digits, not starting with 0.
+int sb_config_check_country_code(const char *value, FILE *problems);
+// Variable name holds an http:// or https:// URL.
+int sb_config_check_url(const char *name, const char *value, FILE *problems);
+
 #endif

@@ -49,11 +49,9 @@ s_log_level(const sb_stage_spec_t *spec, const void *conf, sb_log_level_t *level
     for (size_t i = 0; i < spec->n_vars; i++)
         if (strcmp(spec->vars[i].name, "LOG_LEVEL") == 0)
             text = *(char *const *)((const char *)conf + spec->vars[i].offset);
-    if (sb_log_level_parse(text, level) == 0)
-        return 0;
-    fprintf(stderr, "config: LOG_LEVEL=\"%s\" is not one of debug, info, warn, error\n",
-            text ? text : "");
-    return -1;
+    if (sb_config_check_log_level(text, stderr) != 0)
+        return -1;
+    return sb_log_level_parse(text, level);
 }
 
 static int

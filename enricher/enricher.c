@@ -173,36 +173,15 @@ s_set(const char *value)
 int
 sb_enricher_config_check(const sb_enricher_config_t *conf, FILE *problems)
 {
-    int rc = 0;
-    sb_log_level_t level;
-    if (sb_log_level_parse(conf->log_level ? conf->log_level : "", &level) != 0) {
-        fprintf(problems, "config: LOG_LEVEL=\"%s\" is not one of debug, info, warn, error\n",
-                conf->log_level ? conf->log_level : "");
+    int rc = sb_config_check_log_level(conf->log_level, problems);
+    if (sb_config_check_country_code(conf->default_cc, problems) != 0)
         rc = -1;
-    }
-    const char *cc = conf->default_cc ? conf->default_cc : "";
-    size_t len = strlen(cc);
-    int digits = len >= 1 && len <= 3 && cc[0] != '0';
-    for (size_t i = 0; i < len && digits; i++)
-        digits = cc[i] >= '0' && cc[i] <= '9';
-    if (!digits) {
-        fprintf(problems,
-                "config: DEFAULT_COUNTRY_CODE=\"%s\" is not a country code "
-                "(1 to 3 digits, e.g. 1 or 44)\n",
-                cc);
-        rc = -1;
-    }
     const char *urls[][2] = {{"GOOGLE_TOKEN_URL", conf->google_token_url},
                              {"GMAIL_API_BASE_URL", conf->gmail_api_base_url},
                              {"RINGCENTRAL_SERVER_URL", conf->rc_server_url}};
-    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
-        const char *url = urls[i][1] ? urls[i][1] : "";
-        if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-            fprintf(problems, "config: %s=\"%s\" is not an http:// or https:// URL\n", urls[i][0],
-                    url);
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++)
+        if (sb_config_check_url(urls[i][0], urls[i][1], problems) != 0)
             rc = -1;
-        }
-    }
     fflush(problems);
     return rc;
 }

@@ -178,23 +178,14 @@ sb_renewer_config_check(sb_renewer_config_t *conf, FILE *problems)
                 conf->backoff_max, conf->backoff_min);
         rc = -1;
     }
-    sb_log_level_t level;
-    if (sb_log_level_parse(conf->log_level, &level) != 0) {
-        fprintf(problems, "config: LOG_LEVEL=\"%s\" is not one of debug, info, warn, error\n",
-                conf->log_level ? conf->log_level : "");
+    if (sb_config_check_log_level(conf->log_level, problems) != 0)
         rc = -1;
-    }
     const char *urls[][2] = {{"GOOGLE_TOKEN_URL", conf->google_token_url},
                              {"GMAIL_API_BASE_URL", conf->gmail_base_url},
                              {"RINGCENTRAL_SERVER_URL", conf->rc_server_url}};
-    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
-        const char *url = urls[i][1] ? urls[i][1] : "";
-        if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-            fprintf(problems, "config: %s=\"%s\" is not an http:// or https:// URL\n", urls[i][0],
-                    url);
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++)
+        if (sb_config_check_url(urls[i][0], urls[i][1], problems) != 0)
             rc = -1;
-        }
-    }
     int rc_parts = s_set(conf->rc_client_id) + s_set(conf->rc_client_secret) + s_set(conf->rc_jwt);
     if (rc_parts != 0 && rc_parts != 3) {
         fprintf(problems, "config: RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET and "

@@ -86,23 +86,12 @@ const size_t sb_sender_config_vars_n =
 int
 sb_sender_config_check(const sb_sender_config_t *conf, FILE *problems)
 {
-    int rc = 0;
-    sb_log_level_t level;
-    if (sb_log_level_parse(conf->log_level, &level) != 0) {
-        fprintf(problems, "config: LOG_LEVEL=\"%s\" is not debug, info, warn or error\n",
-                conf->log_level);
-        rc = -1;
-    }
+    int rc = sb_config_check_log_level(conf->log_level, problems);
     char e164[SB_PHONE_E164_MAX];
-    const char *cc = conf->default_cc;
-    if (cc == NULL || strspn(cc, "0123456789") != strlen(cc) || strlen(cc) < 1 || strlen(cc) > 3 ||
-        cc[0] == '0') {
-        fprintf(problems,
-                "config: DEFAULT_COUNTRY_CODE=\"%s\" is not a country code (1-3 digits)\n",
-                cc ? cc : "");
+    if (sb_config_check_country_code(conf->default_cc, problems) != 0) {
         rc = -1;
     } else if (conf->sms_from && conf->sms_from[0] &&
-               sb_phone_e164(conf->sms_from, cc, e164, sizeof e164) != 0) {
+               sb_phone_e164(conf->sms_from, conf->default_cc, e164, sizeof e164) != 0) {
         fprintf(problems, "config: RINGCENTRAL_SMS_FROM=\"%s\" is not a phone number\n",
                 conf->sms_from);
         rc = -1;

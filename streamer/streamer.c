@@ -55,13 +55,7 @@ const size_t sb_streamer_config_vars_n =
 int
 sb_streamer_config_check(const sb_streamer_config_t *conf, FILE *problems)
 {
-    int rc = 0;
-    sb_log_level_t level;
-    if (sb_log_level_parse(conf->log_level, &level) != 0) {
-        fprintf(problems, "config: LOG_LEVEL=\"%s\" is not debug, info, warn or error\n",
-                conf->log_level);
-        rc = -1;
-    }
+    int rc = sb_config_check_log_level(conf->log_level, problems);
     struct sockaddr_in addr;
     sb_err_t err = {0};
     if (sb_net_parse_listen(conf->listen, &addr, &err) != 0) {

@@ -486,6 +486,56 @@ START_TEST(args_unknown_is_an_error_2)
 }
 END_TEST
 
+// The checks a stage's config_check adds: what passes, and the one line that names the
+// variable when it does not.
+START_TEST(stage_checks_pass_or_name_the_variable)
+{
+    static const struct {
+        int which; // 0 log level, 1 country code, 2 url
+        const char *value;
+        const char *line; // NULL: passes
+    } cases[] = {
+        {0, "debug", NULL},
+        {0, "WARNING", NULL},
+        {0, "loud", "config: LOG_LEVEL=\"loud\" is not one of debug, info, warn, error\n"},
+        {0, NULL, "config: LOG_LEVEL=\"\" is not one of debug, info, warn, error\n"},
+        {1, "1", NULL},
+        {1, "44", NULL},
+        {1, "358", NULL},
+        {1, "044",
+         "config: DEFAULT_COUNTRY_CODE=\"044\" is not a country code (1 to 3 digits, e.g. 1 or "
+         "44)\n"},
+        {1, "4a",
+         "config: DEFAULT_COUNTRY_CODE=\"4a\" is not a country code (1 to 3 digits, e.g. "
+         "1 or 44)\n"},
+        {1, "1234",
+         "config: DEFAULT_COUNTRY_CODE=\"1234\" is not a country code (1 to 3 digits, "
+         "e.g. 1 or 44)\n"},
+        {1, NULL,
+         "config: DEFAULT_COUNTRY_CODE=\"\" is not a country code (1 to 3 digits, e.g. 1 "
+         "or 44)\n"},
+        {2, "https://gmail.googleapis.com", NULL},
+        {2, "http://127.0.0.1:8080/token", NULL},
+        {2, "ftp://x", "config: SBT_URL=\"ftp://x\" is not an http:// or https:// URL\n"},
+        {2, "httpx://x", "config: SBT_URL=\"httpx://x\" is not an http:// or https:// URL\n"},
+        {2, NULL, "config: SBT_URL=\"\" is not an http:// or https:// URL\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *problems = open_memstream(&text, &len);
+        ck_assert_ptr_nonnull(problems);
+        int rc = cases[i].which == 0   ? sb_config_check_log_level(cases[i].value, problems)
+                 : cases[i].which == 1 ? sb_config_check_country_code(cases[i].value, problems)
+                                       : sb_config_check_url("SBT_URL", cases[i].value, problems);
+        fclose(problems);
+        ck_assert_msg(rc == (cases[i].line ? -1 : 0), "case %zu: rc %d", i, rc);
+        ck_assert_str_eq(text, cases[i].line ? cases[i].line : "");
+        free(text);
+    }
+}
+END_TEST
+
 static Suite *
 sb_config_suite(void)
 {
@@ -508,6 +558,7 @@ sb_config_suite(void)
     tcase_add_test(tc, args_help_prints_help_and_returns_1);
     tcase_add_test(tc, args_version_prints_version_and_returns_1);
     tcase_add_test(tc, args_unknown_is_an_error_2);
+    tcase_add_test(tc, stage_checks_pass_or_name_the_variable);
     suite_add_tcase(s, tc);
     return s;
 }
