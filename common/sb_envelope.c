@@ -59,9 +59,9 @@ static void
 s_frames_of(const sb_envelope_t *self, s_frames_t *f)
 {
     snprintf(f->received, sizeof f->received, "%" PRId64, self->received_at_ms);
-    const char *text[SB_ENVELOPE_FRAMES] = {
-        SB_ENVELOPE_VERSION, self->event_id, self->source,  f->received, self->headers,
-        NULL,                self->verdict,  self->reason, self->extra};
+    const char *text[SB_ENVELOPE_FRAMES] = {SB_ENVELOPE_VERSION, self->event_id, self->source,
+                                            f->received,         self->headers,  NULL,
+                                            self->verdict,       self->reason,   self->extra};
     for (int i = 0; i < SB_ENVELOPE_FRAMES; i++) {
         f->data[i] = text[i] ? text[i] : "";
         f->len[i] = text[i] ? strlen(text[i]) : 0;
@@ -258,8 +258,8 @@ s_redact_query(const char *query)
 void
 sb_envelope_redact(sb_envelope_t *self)
 {
-    static const char *const secret[] = {"authorization", "verification-token",
-                                         "validation-token", "x-ringcentral-signature"};
+    static const char *const secret[] = {"authorization", "verification-token", "validation-token",
+                                         "x-ringcentral-signature"};
     json_t *headers = json_loads(self->headers, 0, NULL);
     if (!json_is_object(headers)) {
         // Headers are built by the ingress; if they are unreadable keep nothing rather

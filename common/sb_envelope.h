@@ -80,17 +80,17 @@ int sb_ack_send(void *pub, const char *const *event_ids, size_t n, sb_err_t *err
 char *sb_ack_topic(const char *epoch);
 
 // Heartbeats (sent about once a second by every stage).
-int sb_heartbeat_send(void *pub, const char *stage, const char *instance,
-                      const char *status_json, sb_err_t *err);
+int sb_heartbeat_send(void *pub, const char *stage, const char *instance, const char *status_json,
+                      sb_err_t *err);
 
 // What the ingress receives on its SUB socket: one of the two above.
 typedef struct {
-    int is_ack;         // 1: ack, event_ids set; 0: heartbeat, the rest set
-    char **event_ids;   // owned array of owned strings
+    int is_ack;       // 1: ack, event_ids set; 0: heartbeat, the rest set
+    char **event_ids; // owned array of owned strings
     size_t n_event_ids;
-    char *stage;        // owned
-    char *instance;     // owned
-    char *status_json;  // owned
+    char *stage;       // owned
+    char *instance;    // owned
+    char *status_json; // owned
 } sb_backmsg_t;
 // NULL with err when malformed (consumed) or interrupted.
 sb_backmsg_t *sb_backmsg_recv(void *sub, sb_err_t *err);

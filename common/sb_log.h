@@ -7,7 +7,7 @@
 
 typedef enum { SB_LOG_DEBUG = 0, SB_LOG_INFO, SB_LOG_WARN, SB_LOG_ERROR } sb_log_level_t;
 
-void sb_log_init(const char *stage, sb_log_level_t min_level); // call once, from main
+void sb_log_init(const char *stage, sb_log_level_t min_level);   // call once, from main
 int sb_log_level_parse(const char *text, sb_log_level_t *level); // "debug".."error"; 0/-1
 void sb_log_write(sb_log_level_t level, const char *event_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -49,8 +49,8 @@ char *sb_metrics_render(sb_metrics_t *self, size_t *len);
 
 // Serve GET /metrics and GET /health on listen ("host:port", e.g. "0.0.0.0:9102")
 // from a thread of its own. /health answers 200 {"status":"ok","stage":...}.
-sb_metrics_server_t *sb_metrics_serve(sb_metrics_t *self, const char *listen,
-                                      const char *stage, sb_err_t *err);
+sb_metrics_server_t *sb_metrics_serve(sb_metrics_t *self, const char *listen, const char *stage,
+                                      sb_err_t *err);
 void sb_metrics_server_destroy(sb_metrics_server_t **self_p);
 
 #endif

@@ -28,8 +28,8 @@ sb_net_parse_listen(const char *text, struct sockaddr_in *out, sb_err_t *err)
         host[host_len] = '\0';
         if (strcmp(host, "*") != 0 && strcmp(host, "localhost") != 0 &&
             inet_pton(AF_INET, host, &out->sin_addr) != 1) {
-            sb_err_set(err, 0, "invalid listen address \"%s\": \"%s\" is not an IPv4 address",
-                       text, host);
+            sb_err_set(err, 0, "invalid listen address \"%s\": \"%s\" is not an IPv4 address", text,
+                       host);
             return -1;
         }
         if (strcmp(host, "localhost") == 0)

@@ -1042,8 +1042,8 @@ sb_spool_flush_write(sb_spool_flush_t *flush)
     }
     static const unsigned char zeros[64 * 1024];
     for (uint64_t at = flush->zero_from; at < flush->zero_to;) {
-        size_t chunk = flush->zero_to - at < sizeof zeros ? (size_t)(flush->zero_to - at)
-                                                          : sizeof zeros;
+        size_t chunk =
+            flush->zero_to - at < sizeof zeros ? (size_t)(flush->zero_to - at) : sizeof zeros;
         if (s_pwrite_all(flush->fd, zeros, chunk, at) != 0) {
             flush->io_errno = errno;
             return -1;

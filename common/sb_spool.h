@@ -65,18 +65,18 @@ int sb_spool_sync(sb_spool_t *self, sb_err_t *err);
 // calls write, which touches nothing but the flush. While a flush is in flight
 // sb_spool_sync must not be called.
 typedef struct {
-    int fd;               // the active segment
-    unsigned char *buf;   // the group's bytes, owned by the flush until finish
-    size_t len;           // 0: nothing to write (finish is still required)
-    uint64_t off;         // where in the segment they go
-    uint64_t zero_from;   // then zeros from here to zero_to (none when equal): written
-    uint64_t zero_to;     //   ahead, so that later syncs do not grow the file
-    uint64_t upto_seq;    // every data record <= this is in buf or already durable
-    uint64_t ack_low;     // lowest seq named by the group's ack records
-    int fail_write;       // test hook decided by the owner: this write fails
-    int fail_sync;        // test hook: this fdatasync fails
-    int io_errno;         // set by write: 0, or the errno of the failure
-    const char *io_what;  // set by write on failure: "write" or "fdatasync"
+    int fd;              // the active segment
+    unsigned char *buf;  // the group's bytes, owned by the flush until finish
+    size_t len;          // 0: nothing to write (finish is still required)
+    uint64_t off;        // where in the segment they go
+    uint64_t zero_from;  // then zeros from here to zero_to (none when equal): written
+    uint64_t zero_to;    //   ahead, so that later syncs do not grow the file
+    uint64_t upto_seq;   // every data record <= this is in buf or already durable
+    uint64_t ack_low;    // lowest seq named by the group's ack records
+    int fail_write;      // test hook decided by the owner: this write fails
+    int fail_sync;       // test hook: this fdatasync fails
+    int io_errno;        // set by write: 0, or the errno of the failure
+    const char *io_what; // set by write on failure: "write" or "fdatasync"
 } sb_spool_flush_t;
 
 // Take everything appended and acked since the last flush. 0, or -1 with err (the
@@ -92,9 +92,9 @@ int sb_spool_sync_finish(sb_spool_t *self, sb_spool_flush_t *flush, sb_err_t *er
 uint64_t sb_spool_synced_seq(const sb_spool_t *self);
 // The caller pushed seq downstream at now_ms: its redelivery clock starts.
 void sb_spool_sent(sb_spool_t *self, uint64_t seq, int64_t now_ms);
-// The writer committed seq at now_ms (< 0: do not sample its push-to-ack time). Idempotent; unknown or old seqs are ignored. The ack is
-// buffered and becomes durable with the next sync (or destroy). 1 when seq was pending,
-// 0 when it was unknown or already acked (a second copy's ack).
+// The writer committed seq at now_ms (< 0: do not sample its push-to-ack time). Idempotent; unknown
+// or old seqs are ignored. The ack is buffered and becomes durable with the next sync (or destroy).
+// 1 when seq was pending, 0 when it was unknown or already acked (a second copy's ack).
 int sb_spool_ack(sb_spool_t *self, uint64_t seq, int64_t now_ms);
 // Flow control: records pushed since open and not acked yet (the credit in use), and
 // whether seq is one of them (a push of it would be a redelivery, not a new credit).
@@ -110,10 +110,10 @@ typedef int (*sb_spool_visit_fn)(void *arg, uint64_t seq, const void *payload, s
 int sb_spool_due(sb_spool_t *self, int64_t now_ms, size_t max, sb_spool_visit_fn fn, void *arg,
                  sb_err_t *err);
 
-size_t sb_spool_depth(const sb_spool_t *self);    // durable or buffered, not yet acked
-uint64_t sb_spool_bytes(const sb_spool_t *self);  // bytes in live segment files
+size_t sb_spool_depth(const sb_spool_t *self);      // durable or buffered, not yet acked
+uint64_t sb_spool_bytes(const sb_spool_t *self);    // bytes in live segment files
 int64_t sb_spool_oldest_ms(const sb_spool_t *self); // append time of the oldest unacked, 0 if none
-size_t sb_spool_torn(const sb_spool_t *self);     // records skipped by the scan at open
-int sb_spool_failed(const sb_spool_t *self);      // 1 after a failed write or sync
+size_t sb_spool_torn(const sb_spool_t *self);       // records skipped by the scan at open
+int sb_spool_failed(const sb_spool_t *self);        // 1 after a failed write or sync
 
 #endif

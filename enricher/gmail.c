@@ -817,9 +817,9 @@ s_on_token(sb_fetch_req_t *req, void *arg)
     size_t len = 0;
     const char *body = sb_fetch_req_body(req, &len);
     sb_err_t err = {0};
-    sb_google_oauth_status_t st = sb_google_oauth_response(
-        self->oauth, job->mb->key, job->refresh_token, sb_fetch_req_status(req), body, len,
-        sb_wall_ms(), &err);
+    sb_google_oauth_status_t st =
+        sb_google_oauth_response(self->oauth, job->mb->key, job->refresh_token,
+                                 sb_fetch_req_status(req), body, len, sb_wall_ms(), &err);
     switch (st) {
     case SB_GOOGLE_OAUTH_OK:
         s_resume(job);

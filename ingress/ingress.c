@@ -12,9 +12,9 @@
 #include "sb_time.h"
 #include "sb_banned.h"
 
-#define SB_INGRESS_TICK_MS 100        // redelivery, gauges and heartbeat checks; 10-1000
+#define SB_INGRESS_TICK_MS 100          // redelivery, gauges and heartbeat checks; 10-1000
 #define SB_INGRESS_REDELIVER_BATCH 2000 // records pushed again per tick; bounds a storm
-#define SB_INGRESS_DRAIN_MS 3000      // on SIGTERM, time for in-flight answers to leave
+#define SB_INGRESS_DRAIN_MS 3000        // on SIGTERM, time for in-flight answers to leave
 
 #define CFG(field) offsetof(sb_ingress_config_t, field)
 const sb_config_var_t sb_ingress_config_vars[] = {
@@ -24,8 +24,8 @@ const sb_config_var_t sb_ingress_config_vars[] = {
      "larger request bodies get 413"},
     {"SPOOL_DIR", SB_CONFIG_STRING, CFG(spool_dir), "var/spool", 0, 0, 0,
      "directory of the durable spool"},
-    {"SPOOL_MAX_BYTES", SB_CONFIG_INT, CFG(spool_max_bytes), "1073741824", 0,
-     INT64_C(1) << 50, 0, "spool size bound (0 = none); past it POSTs get 503 + Retry-After"},
+    {"SPOOL_MAX_BYTES", SB_CONFIG_INT, CFG(spool_max_bytes), "1073741824", 0, INT64_C(1) << 50, 0,
+     "spool size bound (0 = none); past it POSTs get 503 + Retry-After"},
     {"HEALTH_MAX_LAG_SECONDS", SB_CONFIG_INT, CFG(health_max_lag_s), "60", 1, 86400, 0,
      "health is degraded when the oldest unacked event is older"},
     {"INGRESS_ID", SB_CONFIG_STRING, CFG(ingress_id), NULL, 0, 0, 0,
@@ -34,8 +34,8 @@ const sb_config_var_t sb_ingress_config_vars[] = {
      "push an unacked event again after this, doubling per attempt"},
     {"REDELIVER_MAX_MS", SB_CONFIG_INT, CFG(redeliver_max_ms), "300000", 100, 86400000, 0,
      "cap of the redelivery backoff"},
-    {"INGRESS_PUSH_ENDPOINT", SB_CONFIG_STRING, CFG(push_endpoint), ">tcp://127.0.0.1:5557", 0,
-     0, 0, "verifier replicas (CZMQ endpoints, comma-separated)"},
+    {"INGRESS_PUSH_ENDPOINT", SB_CONFIG_STRING, CFG(push_endpoint), ">tcp://127.0.0.1:5557", 0, 0,
+     0, "verifier replicas (CZMQ endpoints, comma-separated)"},
     {"INGRESS_ACK_ENDPOINT", SB_CONFIG_STRING, CFG(ack_endpoint), "@tcp://*:5559", 0, 0, 0,
      "where writers' acks and stages' heartbeats arrive"},
     {"INGRESS_MAX_INFLIGHT", SB_CONFIG_INT, CFG(max_inflight), "4000", 16, 1000000, 0,
@@ -48,7 +48,8 @@ const sb_config_var_t sb_ingress_config_vars[] = {
     {"TLS_KEY_FILE", SB_CONFIG_STRING, CFG(tls_key_file), NULL, 0, 0, 0,
      "PEM private key of TLS_CERT_FILE"},
 };
-const size_t sb_ingress_config_vars_n = sizeof sb_ingress_config_vars / sizeof sb_ingress_config_vars[0];
+const size_t sb_ingress_config_vars_n =
+    sizeof sb_ingress_config_vars / sizeof sb_ingress_config_vars[0];
 
 static volatile sig_atomic_t s_stopping = 0;
 
@@ -84,20 +85,21 @@ static void
 s_register_metrics(sb_ingress_t *self)
 {
     sb_metrics_t *m = self->metrics;
-    self->acked = sb_metrics_counter(m, "sb_events_acked_total", "events committed by a writer", "");
-    self->redelivered = sb_metrics_counter(m, "sb_events_redelivered_total",
-                                           "events pushed again (unacked in time, or at start)", "");
-    self->push_blocked = sb_metrics_counter(m, "sb_push_blocked_total",
-                                            "pushes deferred: no verifier had room", "");
+    self->acked =
+        sb_metrics_counter(m, "sb_events_acked_total", "events committed by a writer", "");
+    self->redelivered = sb_metrics_counter(
+        m, "sb_events_redelivered_total", "events pushed again (unacked in time, or at start)", "");
+    self->push_blocked =
+        sb_metrics_counter(m, "sb_push_blocked_total", "pushes deferred: no verifier had room", "");
     self->deferred = sb_metrics_counter(m, "sb_push_deferred_total",
                                         "first pushes held in the spool: window full", "");
     static const double group_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
-    self->sync_seconds = sb_metrics_histogram(m, "sb_spool_sync_seconds", "one group fdatasync",
-                                              "", sb_metrics_latency_bounds,
-                                              sb_metrics_latency_bounds_n);
-    self->sync_records = sb_metrics_histogram(m, "sb_spool_sync_records",
-                                              "records covered by one fdatasync", "",
-                                              group_bounds, sizeof group_bounds / sizeof *group_bounds);
+    self->sync_seconds =
+        sb_metrics_histogram(m, "sb_spool_sync_seconds", "one group fdatasync", "",
+                             sb_metrics_latency_bounds, sb_metrics_latency_bounds_n);
+    self->sync_records =
+        sb_metrics_histogram(m, "sb_spool_sync_records", "records covered by one fdatasync", "",
+                             group_bounds, sizeof group_bounds / sizeof *group_bounds);
     self->g_depth = sb_metrics_gauge(m, "sb_spool_depth", "events not yet acked", "");
     self->g_bytes = sb_metrics_gauge(m, "sb_spool_bytes", "bytes in live spool segments", "");
     self->g_oldest = sb_metrics_gauge(m, "sb_spool_oldest_unacked_seconds",
@@ -106,16 +108,18 @@ s_register_metrics(sb_ingress_t *self)
                                     "torn or corrupt records skipped at start", "");
     self->g_rto = sb_metrics_gauge(m, "sb_redelivery_timeout_seconds",
                                    "first redelivery wait: max(REDELIVER_AFTER_MS, "
-                                   "srtt + 4 rttvar of push-to-ack times)", "");
+                                   "srtt + 4 rttvar of push-to-ack times)",
+                                   "");
     self->g_held = sb_metrics_gauge(m, "sb_redelivery_held",
                                     "1 while pushed events are not redelivered because "
-                                    "no writer reaches the database", "");
-    self->g_stage_up[0] = sb_metrics_gauge(m, "sb_stage_up", "replicas seen by heartbeat",
-                                           "stage=\"verifier\"");
-    self->g_stage_up[1] = sb_metrics_gauge(m, "sb_stage_up", "replicas seen by heartbeat",
-                                           "stage=\"writer\"");
-    self->g_stage_up[2] = sb_metrics_gauge(m, "sb_stage_up", "replicas seen by heartbeat",
-                                           "stage=\"enricher\"");
+                                    "no writer reaches the database",
+                                    "");
+    self->g_stage_up[0] =
+        sb_metrics_gauge(m, "sb_stage_up", "replicas seen by heartbeat", "stage=\"verifier\"");
+    self->g_stage_up[1] =
+        sb_metrics_gauge(m, "sb_stage_up", "replicas seen by heartbeat", "stage=\"writer\"");
+    self->g_stage_up[2] =
+        sb_metrics_gauge(m, "sb_stage_up", "replicas seen by heartbeat", "stage=\"enricher\"");
 }
 
 static int
@@ -459,11 +463,13 @@ s_hold_redelivery(sb_ingress_t *self, int64_t now)
     sb_spool_hold(self->spool, hold, now);
     sb_gauge_set(self->g_held, hold);
     if (hold)
-        sb_log_warn(NULL, "no writer reaches the database: holding redelivery of the %zu "
+        sb_log_warn(NULL,
+                    "no writer reaches the database: holding redelivery of the %zu "
                     "events already pushed (they are queued, not lost)",
                     sb_spool_pushed(self->spool));
     else
-        sb_log_info(NULL, "a writer reaches the database again: redelivery resumes, the "
+        sb_log_info(NULL,
+                    "a writer reaches the database again: redelivery resumes, the "
                     "clocks of %zu pushed events start again (first wait now %.1f s)",
                     sb_spool_pushed(self->spool), (double)sb_spool_rto_ms(self->spool) / 1000.0);
 }

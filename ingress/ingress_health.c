@@ -42,8 +42,8 @@ sb_ingress_heartbeat(sb_ingress_t *self, const char *stage, const char *instance
 }
 
 typedef struct {
-    int alive;        // replicas seen within the TTL
-    int db_ok;        // writers only: one of them reached the database
+    int alive;            // replicas seen within the TTL
+    int db_ok;            // writers only: one of them reached the database
     const char *db_error; // a writer's last database error
 } s_stage_state_t;
 
@@ -53,7 +53,8 @@ s_stage_state(const sb_ingress_t *self, const char *stage, int64_t now_ms)
     s_stage_state_t st = {0, 0, NULL};
     for (size_t i = 0; i < self->n_instances; i++) {
         const sb_ingress_instance_t *in = &self->instances[i];
-        if (strcmp(in->stage, stage) != 0 || now_ms - in->last_seen_ms > SB_INGRESS_HEARTBEAT_TTL_MS)
+        if (strcmp(in->stage, stage) != 0 ||
+            now_ms - in->last_seen_ms > SB_INGRESS_HEARTBEAT_TTL_MS)
             continue;
         st.alive++;
         if (in->db_ok)
@@ -131,15 +132,14 @@ sb_ingress_health_json(sb_ingress_t *self, int64_t now_ms, int *healthy)
     json_t *database = json_pack("{s:b}", "reachable", writer.db_ok);
     if (!writer.db_ok && writer.db_error)
         json_object_set_new(database, "error", json_string(writer.db_error));
-    json_t *spool = json_pack("{s:I,s:I,s:f,s:I,s:b}", "depth",
-                              (json_int_t)sb_spool_depth(self->spool), "bytes",
-                              (json_int_t)sb_spool_bytes(self->spool),
-                              "oldest_unacked_age_seconds", lag_s, "torn_records",
-                              (json_int_t)sb_spool_torn(self->spool), "failed",
-                              sb_spool_failed(self->spool));
-    json_t *doc = json_pack("{s:s,s:o,s:o,s:o,s:o}", "status", *healthy ? "ok" : "degraded",
-                            "reasons", reasons, "stages", stages, "database", database, "spool",
-                            spool);
+    json_t *spool =
+        json_pack("{s:I,s:I,s:f,s:I,s:b}", "depth", (json_int_t)sb_spool_depth(self->spool),
+                  "bytes", (json_int_t)sb_spool_bytes(self->spool), "oldest_unacked_age_seconds",
+                  lag_s, "torn_records", (json_int_t)sb_spool_torn(self->spool), "failed",
+                  sb_spool_failed(self->spool));
+    json_t *doc =
+        json_pack("{s:s,s:o,s:o,s:o,s:o}", "status", *healthy ? "ok" : "degraded", "reasons",
+                  reasons, "stages", stages, "database", database, "spool", spool);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     return text ? text : sb_xstrdup("{\"status\":\"degraded\"}");

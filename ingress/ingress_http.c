@@ -15,7 +15,7 @@
 #include "sb_net.h"
 #include "sb_banned.h"
 
-#define SB_HTTP_TIMEOUT_S 30            // idle connection timeout; 10-120
+#define SB_HTTP_TIMEOUT_S 30 // idle connection timeout; 10-120
 // Per-connection pool: the read buffer and the headers (bodies are copied out as they
 // arrive). libmicrohttpd zeroes the whole pool before each keep-alive request, so its
 // size is paid on every request: 16 KiB (half of its default) leaves room for 8 KiB of
@@ -24,11 +24,11 @@
 // Hostile clients (docs/SECURITY.md): MHD's idle timeout restarts with every byte, so a
 // client sending a byte a second (slowloris) would hold a connection for ever. These
 // bound the whole phase instead; s_sweep closes a connection that breaks them.
-#define SB_HTTP_HEADER_TIMEOUT_S 10 // a new connection's request headers complete by then
-#define SB_HTTP_BODY_GRACE_S 10     // a body may take this long at any rate ...
-#define SB_HTTP_MIN_BODY_RATE 1024  // ... then must average this many bytes/s; 500-65536
-#define SB_HTTP_DISCARD_S 10        // reading an oversized body to answer 413, at most this
-#define SB_HTTP_FD_RESERVE 128      // descriptors kept for the spool, ZeroMQ and the syncer
+#define SB_HTTP_HEADER_TIMEOUT_S 10    // a new connection's request headers complete by then
+#define SB_HTTP_BODY_GRACE_S 10        // a body may take this long at any rate ...
+#define SB_HTTP_MIN_BODY_RATE 1024     // ... then must average this many bytes/s; 500-65536
+#define SB_HTTP_DISCARD_S 10           // reading an oversized body to answer 413, at most this
+#define SB_HTTP_FD_RESERVE 128         // descriptors kept for the spool, ZeroMQ and the syncer
 #define SB_HTTP_TLS_FILE_MAX (1 << 20) // bytes of a PEM file; a chain is a few KiB
 // TLS 1.2 and 1.3 only, GnuTLS's NORMAL ciphers otherwise.
 #define SB_HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -36,9 +36,9 @@
 // Request headers that travel with the event (lower case). The secrets among them are
 // needed by the verifier and redacted by it before anything is stored.
 static const char *const s_kept_headers[] = {
-    "content-type",       "user-agent",          "verification-token",
-    "x-ringcentral-signature", "authorization", "x-goog-channel-id",
-    "x-goog-message-number", "x-forwarded-for", "x-request-id"};
+    "content-type",  "user-agent",        "verification-token",    "x-ringcentral-signature",
+    "authorization", "x-goog-channel-id", "x-goog-message-number", "x-forwarded-for",
+    "x-request-id"};
 
 typedef struct {
     const char *path;   // exact URL path
@@ -132,8 +132,8 @@ s_reply_error(sb_ingress_t *self, struct MHD_Connection *conn, const s_route_t *
 static enum MHD_Result
 s_method_not_allowed(sb_ingress_t *self, struct MHD_Connection *conn, const s_route_t *route)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, route->source ? "POST" : "GET, HEAD");
     enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
     MHD_destroy_response(resp);
@@ -146,8 +146,8 @@ static enum MHD_Result
 s_validation_reply(sb_ingress_t *self, struct MHD_Connection *conn, const s_route_t *route,
                    const char *token)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     enum MHD_Result rc = MHD_NO;
     if (MHD_add_response_header(resp, "Validation-Token", token) == MHD_YES)
         rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
@@ -297,8 +297,8 @@ s_too_large_now(sb_ingress_t *self, s_request_t *req)
 }
 
 static enum MHD_Result
-s_first_call(sb_ingress_t *self, struct MHD_Connection *conn, const char *url,
-             const char *method, void **req_cls)
+s_first_call(sb_ingress_t *self, struct MHD_Connection *conn, const char *url, const char *method,
+             void **req_cls)
 {
     const s_route_t *route = s_route_of(url);
     if (route == NULL)
@@ -367,8 +367,8 @@ s_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *me
     if (req->too_large)
         return s_reply_error(self, conn, req->route, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
     char *headers = s_headers_json(conn);
-    unsigned status = sb_ingress_accept(self, conn, req->route->source, headers, req->body,
-                                        req->len);
+    unsigned status =
+        sb_ingress_accept(self, conn, req->route->source, headers, req->body, req->len);
     free(req->body);
     req->body = NULL;
     if (status == 0)
@@ -465,11 +465,12 @@ sb_ingress_http_sweep(sb_ingress_t *self, int64_t now_ms)
         return;
     for (size_t i = 0; i < 3; i++)
         sb_counter_add(s_cut[i], cut[i]);
-    sb_log_warn(NULL, "closed %zu connections without complete request headers in time (%d s, "
+    sb_log_warn(NULL,
+                "closed %zu connections without complete request headers in time (%d s, "
                 "%d s once kept alive), %zu sending a body slower than %d bytes/s and %zu "
                 "still sending an oversized body after %d s",
-                cut[0], SB_HTTP_HEADER_TIMEOUT_S, SB_HTTP_TIMEOUT_S, cut[1],
-                SB_HTTP_MIN_BODY_RATE, cut[2], SB_HTTP_DISCARD_S);
+                cut[0], SB_HTTP_HEADER_TIMEOUT_S, SB_HTTP_TIMEOUT_S, cut[1], SB_HTTP_MIN_BODY_RATE,
+                cut[2], SB_HTTP_DISCARD_S);
 }
 
 static void
@@ -509,7 +510,8 @@ s_connection_limit(int64_t wanted)
         int64_t fit = rl.rlim_cur > 2 * SB_HTTP_FD_RESERVE
                           ? (int64_t)rl.rlim_cur - SB_HTTP_FD_RESERVE
                           : (int64_t)rl.rlim_cur / 2;
-        sb_log_warn(NULL, "INGRESS_MAX_CONNECTIONS %lld does not fit the descriptor limit %llu: "
+        sb_log_warn(NULL,
+                    "INGRESS_MAX_CONNECTIONS %lld does not fit the descriptor limit %llu: "
                     "using %lld",
                     (long long)wanted, (unsigned long long)rl.rlim_cur, (long long)fit);
         return (unsigned)fit;
@@ -532,7 +534,9 @@ s_read_pem(const char *path, const char *var, sb_err_t *err)
     fclose(f);
     if (bad || n == 0 || n > SB_HTTP_TLS_FILE_MAX) {
         sb_err_set(err, 0, "cannot read %s \"%s\": %s", var, path,
-                   bad ? "read error" : n == 0 ? "empty" : "over 1 MiB");
+                   bad      ? "read error"
+                   : n == 0 ? "empty"
+                            : "over 1 MiB");
         free(text);
         return NULL;
     }
@@ -569,8 +573,8 @@ s_tls_options(const sb_ingress_config_t *conf, struct MHD_OptionItem opts[4], sb
         return -1;
     opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert};
     opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key};
-    opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
-                                      (void *)SB_HTTP_TLS_PRIORITIES};
+    opts[2] =
+        (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)SB_HTTP_TLS_PRIORITIES};
     opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     return MHD_USE_TLS;
 }
@@ -589,17 +593,18 @@ sb_ingress_http_start(sb_ingress_t *self, sb_err_t *err)
     // External epoll: the ingress loop polls MHD's epoll fd beside its ZeroMQ sockets.
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | (unsigned)tls_flag, 0, NULL,
-        NULL, s_handle, self, MHD_OPTION_ARRAY, tls,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
-        self, MHD_OPTION_NOTIFY_CONNECTION, s_notify_connection, self,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SB_HTTP_TIMEOUT_S,
+        NULL, s_handle, self, MHD_OPTION_ARRAY, tls, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_NOTIFY_CONNECTION,
+        s_notify_connection, self, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)SB_HTTP_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, s_connection_limit(self->conf->max_connections),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SB_HTTP_MEMORY_LIMIT,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U, MHD_OPTION_END);
     if (d == NULL)
         sb_err_set(err, 0, "could not listen on \"%s\" (in use, or not an address here%s)",
-                   self->conf->listen, tls_flag ? "; or TLS_CERT_FILE/TLS_KEY_FILE are no "
-                                                  "matching PEM certificate and key" : "");
+                   self->conf->listen,
+                   tls_flag ? "; or TLS_CERT_FILE/TLS_KEY_FILE are no "
+                              "matching PEM certificate and key"
+                            : "");
     else if (tls_flag)
         sb_log_info(NULL, "serving HTTPS on %s (TLS 1.2 and 1.3)", self->conf->listen);
     return d;

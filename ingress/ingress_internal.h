@@ -11,7 +11,7 @@
 #include "sb_spool.h"
 #include "sb_zmonitor.h"
 
-#define SB_INGRESS_MAX_INSTANCES 64 // stage replicas tracked by heartbeat
+#define SB_INGRESS_MAX_INSTANCES 64      // stage replicas tracked by heartbeat
 #define SB_INGRESS_HEARTBEAT_TTL_MS 3500 // a stage is alive if seen this recently
 
 // A request that waits for the group fdatasync. Owned by the loop's waiting list.
@@ -25,33 +25,33 @@ typedef struct s_waiting {
 } sb_ingress_waiting_t;
 
 typedef struct {
-    char stage[16];      // "verifier", "writer", ...
-    char instance[96];   // host:pid of the replica
+    char stage[16];    // "verifier", "writer", ...
+    char instance[96]; // host:pid of the replica
     int64_t last_seen_ms;
-    int db_ok;           // writers report whether PostgreSQL answers
-    char db_error[160];  // their last database error, for /health
+    int db_ok;          // writers report whether PostgreSQL answers
+    char db_error[160]; // their last database error, for /health
 } sb_ingress_instance_t;
 
 struct sb_ingress {
-    const sb_ingress_config_t *conf; // borrowed from main
-    char *ingress_id;                // INGRESS_ID or the host name
-    sb_spool_t *spool;               // durable queue
-    struct MHD_Daemon *httpd;        // external-epoll daemon
-    zsock_t *push;                   // to the verifiers
-    sb_resolver_t *push_peers;       // connects push to every verifier replica
-    zsock_t *acks;                   // SUB: acks and heartbeats
-    sb_zmonitor_t *push_mon;         // sb_zmq_* of push ("push")
-    sb_zmonitor_t *acks_mon;         // sb_zmq_* of acks ("acks")
-    sb_ingress_waiting_t *waiting;   // appended, waiting for their flush (oldest first)
+    const sb_ingress_config_t *conf;     // borrowed from main
+    char *ingress_id;                    // INGRESS_ID or the host name
+    sb_spool_t *spool;                   // durable queue
+    struct MHD_Daemon *httpd;            // external-epoll daemon
+    zsock_t *push;                       // to the verifiers
+    sb_resolver_t *push_peers;           // connects push to every verifier replica
+    zsock_t *acks;                       // SUB: acks and heartbeats
+    sb_zmonitor_t *push_mon;             // sb_zmq_* of push ("push")
+    sb_zmonitor_t *acks_mon;             // sb_zmq_* of acks ("acks")
+    sb_ingress_waiting_t *waiting;       // appended, waiting for their flush (oldest first)
     sb_ingress_waiting_t **waiting_tail; // where the next one is linked
     size_t n_waiting;
-    zactor_t *syncer;                // runs write + fdatasync off the loop thread
-    sb_spool_flush_t flush;          // the group being made durable
-    int flushing;                    // flush is with the syncer
-    int64_t flush_started_ns;        // for sb_spool_sync_seconds
-    size_t flush_records;            // requests covered by the flush in flight
-    struct MHD_Response *ok;         // shared 200 response
-    struct MHD_Response *busy;       // shared 503 response with Retry-After
+    zactor_t *syncer;          // runs write + fdatasync off the loop thread
+    sb_spool_flush_t flush;    // the group being made durable
+    int flushing;              // flush is with the syncer
+    int64_t flush_started_ns;  // for sb_spool_sync_seconds
+    size_t flush_records;      // requests covered by the flush in flight
+    struct MHD_Response *ok;   // shared 200 response
+    struct MHD_Response *busy; // shared 503 response with Retry-After
     sb_ingress_instance_t instances[SB_INGRESS_MAX_INSTANCES];
     size_t n_instances;
     sb_metrics_t *metrics;
@@ -63,9 +63,9 @@ struct sb_ingress {
     sb_histogram_t *sync_seconds; // one fdatasync per group
     sb_histogram_t *sync_records; // group size
     sb_gauge_t *g_depth, *g_bytes, *g_oldest, *g_torn, *g_stage_up[3];
-    sb_gauge_t *g_rto;            // the spool's first redelivery wait
-    sb_gauge_t *g_held;           // 1 while redelivery is held (no writer reaches the DB)
-    int redelivery_held;          // the state g_held shows
+    sb_gauge_t *g_rto;   // the spool's first redelivery wait
+    sb_gauge_t *g_held;  // 1 while redelivery is held (no writer reaches the DB)
+    int redelivery_held; // the state g_held shows
 };
 
 // ingress_http.c

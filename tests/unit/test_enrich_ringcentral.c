@@ -81,9 +81,8 @@ START_TEST(instant_sms_and_other_shapes_pass_through)
     ck_assert_int_eq(parse_text("\"change", &c), 0);
     sb_rc_changes_release(&c);
     // ... and a real one right at the start of the text is still found.
-    ck_assert_int_eq(parse_text("{\"body\":{\"changes\":[{\"type\":\"SMS\",\"newMessageIds\":[7]}]}}",
-                                &c),
-                     1);
+    ck_assert_int_eq(
+        parse_text("{\"body\":{\"changes\":[{\"type\":\"SMS\",\"newMessageIds\":[7]}]}}", &c), 1);
     ck_assert_uint_eq(c.n_ids, 1);
     sb_rc_changes_release(&c);
 }

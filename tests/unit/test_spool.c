@@ -771,7 +771,7 @@ START_TEST(hold_keeps_pushed_records_and_restarts_their_clocks)
     ck_assert_uint_eq(seen.seqs[0], b);
     seen_release(&seen);
     ck_assert_int_eq(due(spool, 9000, 10, &seen), 0); // a and b are pushed: held
-    sb_spool_hold(spool, 0, 10000); // released: both clocks start again at 10000
+    sb_spool_hold(spool, 0, 10000);                   // released: both clocks start again at 10000
     ck_assert_int_eq(due(spool, 10099, 10, &seen), 0);
     ck_assert_int_eq(due(spool, 10100, 10, &seen), 2);
     ck_assert_uint_eq(seen.seqs[0], a);
