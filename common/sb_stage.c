@@ -151,3 +151,57 @@ sb_stage_socket_monitored(int type, const char *endpoints, bool serverish, const
     assert(metrics && monitor);
     return s_socket(type, endpoints, serverish, what, metrics, monitor, err);
 }
+
+typedef struct {
+    int linger_ms;  // ZMQ_LINGER
+    int sndhwm;     // ZMQ_SNDHWM, 0 for libzmq's default
+    bool immediate; // ZMQ_IMMEDIATE
+} s_sockopts_t;
+
+static zsock_t *
+s_resolved_socket(int type, const char *endpoints, const char *what, const s_sockopts_t *opts,
+                  sb_metrics_t *metrics, sb_zmonitor_t **monitor, sb_resolver_t **peers,
+                  sb_err_t *err)
+{
+    assert(metrics && monitor && peers);
+    *monitor = NULL;
+    *peers = NULL;
+    zsock_t *sock = zsock_new(type);
+    if (sock == NULL) {
+        sb_err_set(err, errno, "could not create the %s socket", what);
+        return NULL;
+    }
+    *monitor = sb_zmonitor_new(sock, what, metrics, err);
+    if (*monitor == NULL) {
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    // Before the first connect: the high-water mark and ZMQ_IMMEDIATE apply per pipe.
+    zsock_set_linger(sock, opts->linger_ms);
+    if (opts->sndhwm > 0)
+        zsock_set_sndhwm(sock, opts->sndhwm);
+    if (opts->immediate)
+        zsock_set_immediate(sock, 1);
+    *peers = sb_resolver_new(sock, endpoints, err);
+    if (*peers == NULL) {
+        sb_zmonitor_destroy(monitor); // before its socket
+        zsock_destroy(&sock);
+    }
+    return sock;
+}
+
+zsock_t *
+sb_stage_push_socket(const char *endpoints, int linger_ms, sb_metrics_t *metrics,
+                     sb_zmonitor_t **monitor, sb_resolver_t **peers, sb_err_t *err)
+{
+    const s_sockopts_t opts = {.linger_ms = linger_ms, .immediate = true};
+    return s_resolved_socket(ZMQ_PUSH, endpoints, "push", &opts, metrics, monitor, peers, err);
+}
+
+zsock_t *
+sb_stage_heartbeat_socket(const char *endpoints, sb_metrics_t *metrics, sb_zmonitor_t **monitor,
+                          sb_resolver_t **peers, sb_err_t *err)
+{
+    const s_sockopts_t opts = {.linger_ms = 0, .sndhwm = SB_STAGE_HEARTBEAT_SNDHWM};
+    return s_resolved_socket(ZMQ_PUB, endpoints, "heartbeat", &opts, metrics, monitor, peers, err);
+}

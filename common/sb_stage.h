@@ -17,7 +17,10 @@
 #include "sb_config.h"
 #include "sb_err.h"
 #include "sb_metrics.h"
+#include "sb_resolver.h"
 #include "sb_zmonitor.h"
+
+#define SB_STAGE_HEARTBEAT_SNDHWM 16 // heartbeats queued per ingress: a late one is worthless
 
 // How a stage's run ended; sb_stage_main logs it and turns it into the exit status.
 typedef enum {
@@ -62,5 +65,19 @@ zsock_t *sb_stage_socket(int type, const char *endpoints, bool serverish, const 
 zsock_t *sb_stage_socket_monitored(int type, const char *endpoints, bool serverish,
                                    const char *what, sb_metrics_t *metrics, sb_zmonitor_t **monitor,
                                    sb_err_t *err);
+
+// The sending sockets of a pipeline stage. Each connects to every replica behind its
+// endpoints through an sb_resolver (*peers: refresh it in the loop) and is watched by an
+// sb_zmonitor set up before the first connect (*monitor: drain it in the loop). Destroy
+// *peers and *monitor before the socket. NULL and err on failure, with nothing left over.
+//
+// PUSH to the next stage ("push"): never queues to a replica that is not connected
+// (ZMQ_IMMEDIATE), so a dead replica does not hold events; lingers linger_ms at exit.
+zsock_t *sb_stage_push_socket(const char *endpoints, int linger_ms, sb_metrics_t *metrics,
+                              sb_zmonitor_t **monitor, sb_resolver_t **peers, sb_err_t *err);
+// PUB of heartbeats to every ingress ("heartbeat"; ACK_ENDPOINT): a short send queue
+// (SB_STAGE_HEARTBEAT_SNDHWM) and no linger.
+zsock_t *sb_stage_heartbeat_socket(const char *endpoints, sb_metrics_t *metrics,
+                                   sb_zmonitor_t **monitor, sb_resolver_t **peers, sb_err_t *err);
 
 #endif

@@ -23,7 +23,6 @@
 
 #define S_POLL_MAX_MS 250 // longest sleep: stop signals and heartbeats are seen this often
 #define S_READ_BATCH 64   // events read per loop turn when more are queued
-#define S_PUB_SNDHWM 16   // heartbeats are worthless when late: keep the queue short
 
 #define SB_OFF(field) offsetof(sb_enricher_config_t, field)
 const sb_config_var_t sb_enricher_config_vars[] = {
@@ -236,33 +235,15 @@ sb_enricher_new(const sb_enricher_config_t *conf, sb_err_t *err)
                                            self->metrics, &self->pull_mon, err);
     if (self->pull == NULL)
         goto fail;
-    self->push = zsock_new(ZMQ_PUSH);
-    if (self->push == NULL) {
-        sb_err_set(err, errno, "could not create the push socket");
-        goto fail;
-    }
-    self->push_mon = sb_zmonitor_new(self->push, "push", self->metrics, err);
-    if (self->push_mon == NULL)
-        goto fail;
-    zsock_set_linger(self->push, SB_ENRICHER_PUSH_LINGER_MS);
-    zsock_set_immediate(self->push, 1); // never queue to a replica that is not connected
-    self->push_peers = sb_resolver_new(self->push, conf->push_endpoint, err);
-    if (self->push_peers == NULL)
+    self->push = sb_stage_push_socket(conf->push_endpoint, SB_ENRICHER_PUSH_LINGER_MS,
+                                      self->metrics, &self->push_mon, &self->push_peers, err);
+    if (self->push == NULL)
         goto fail;
     zsock_set_linger(self->pull, 0); // unread events were never acked: the ingress resends
     if (s_set(conf->ack_endpoint)) {
-        self->pub = zsock_new(ZMQ_PUB);
-        if (self->pub == NULL) {
-            sb_err_set(err, errno, "could not create the heartbeat socket");
-            goto fail;
-        }
-        self->pub_mon = sb_zmonitor_new(self->pub, "heartbeat", self->metrics, err);
-        if (self->pub_mon == NULL)
-            goto fail;
-        zsock_set_sndhwm(self->pub, S_PUB_SNDHWM); // before connecting: it applies per pipe
-        zsock_set_linger(self->pub, 0);
-        self->pub_peers = sb_resolver_new(self->pub, conf->ack_endpoint, err);
-        if (self->pub_peers == NULL)
+        self->pub = sb_stage_heartbeat_socket(conf->ack_endpoint, self->metrics, &self->pub_mon,
+                                              &self->pub_peers, err);
+        if (self->pub == NULL)
             goto fail;
     }
     for (size_t i = 0; i < S_N_HANDLERS; i++) {

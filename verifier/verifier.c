@@ -28,7 +28,6 @@
 #define S_SEND_TIMEOUT_MS 250 // a blocked PUSH wakes this often to heartbeat and look at stop
 #define S_STOP_GRACE_MS 2000  // after a stop signal, how long the event in hand may still wait
 #define S_PUSH_LINGER_MS 2000 // queued events still flushed at exit
-#define S_PUB_SNDHWM 16       // heartbeats are worthless when late: keep the queue short
 #define S_BATCH_MAX 64        // events handled per poll when more are already queued
 #define S_REDACTED "[redacted]"
 
@@ -396,33 +395,15 @@ sb_verifier_new(const sb_verifier_config_t *conf, sb_err_t *err)
                                            self->metrics, &self->pull_mon, err);
     if (self->pull == NULL)
         goto fail;
-    self->push = zsock_new(ZMQ_PUSH);
-    if (self->push == NULL) {
-        sb_err_set(err, errno, "could not create the push socket");
+    self->push = sb_stage_push_socket(conf->push_endpoint, S_PUSH_LINGER_MS, self->metrics,
+                                      &self->push_mon, &self->push_peers, err);
+    if (self->push == NULL)
         goto fail;
-    }
-    self->push_mon = sb_zmonitor_new(self->push, "push", self->metrics, err);
-    if (self->push_mon == NULL)
-        goto fail;
-    zsock_set_linger(self->push, S_PUSH_LINGER_MS);
-    zsock_set_immediate(self->push, 1); // never queue to a replica that is not connected
     zsock_set_sndtimeo(self->push, S_SEND_TIMEOUT_MS);
-    self->push_peers = sb_resolver_new(self->push, conf->push_endpoint, err);
-    if (self->push_peers == NULL)
-        goto fail;
     if (s_configured(conf->ack_endpoint)) {
-        self->pub = zsock_new(ZMQ_PUB);
-        if (self->pub == NULL) {
-            sb_err_set(err, errno, "could not create the heartbeat socket");
-            goto fail;
-        }
-        self->pub_mon = sb_zmonitor_new(self->pub, "heartbeat", self->metrics, err);
-        if (self->pub_mon == NULL)
-            goto fail;
-        zsock_set_sndhwm(self->pub, S_PUB_SNDHWM); // before connecting: it applies per pipe
-        zsock_set_linger(self->pub, 0);
-        self->pub_peers = sb_resolver_new(self->pub, conf->ack_endpoint, err);
-        if (self->pub_peers == NULL)
+        self->pub = sb_stage_heartbeat_socket(conf->ack_endpoint, self->metrics, &self->pub_mon,
+                                              &self->pub_peers, err);
+        if (self->pub == NULL)
             goto fail;
     }
     self->poller = zpoller_new(self->pull, NULL);

@@ -246,6 +246,72 @@ START_TEST(signals_set_stop_and_call_on_stop)
 }
 END_TEST
 
+// The push socket reaches its peer, never queues to an absent one, lingers as asked, and
+// is watched; the heartbeat socket keeps a short queue and does not linger.
+START_TEST(push_and_heartbeat_sockets_are_set_up)
+{
+    sb_metrics_t *metrics = sb_metrics_new();
+    sb_err_t err = {0};
+    zsock_t *pull = zsock_new_pull("@inproc://sbt-push");
+    ck_assert_ptr_nonnull(pull);
+    sb_zmonitor_t *mon = NULL;
+    sb_resolver_t *peers = NULL;
+    zsock_t *push = sb_stage_push_socket(">inproc://sbt-push", 1234, metrics, &mon, &peers, &err);
+    ck_assert_msg(push != NULL, "push: %s", err.msg);
+    ck_assert_ptr_nonnull(mon);
+    ck_assert_ptr_nonnull(peers);
+    ck_assert_int_eq(zsock_immediate(push), 1);
+    ck_assert_int_eq(zsock_linger(push), 1234);
+    ck_assert_int_eq(zstr_send(push, "hello"), 0);
+    char *got = zstr_recv(pull);
+    ck_assert_str_eq(got, "hello");
+    zstr_free(&got);
+
+    sb_zmonitor_t *hb_mon = NULL;
+    sb_resolver_t *hb_peers = NULL;
+    zsock_t *pub =
+        sb_stage_heartbeat_socket(">inproc://sbt-beat", metrics, &hb_mon, &hb_peers, &err);
+    ck_assert_msg(pub != NULL, "heartbeat: %s", err.msg);
+    ck_assert_ptr_nonnull(hb_mon);
+    ck_assert_int_eq(zsock_type(pub), ZMQ_PUB);
+    ck_assert_int_eq(zsock_sndhwm(pub), SB_STAGE_HEARTBEAT_SNDHWM);
+    ck_assert_int_eq(zsock_linger(pub), 0);
+    size_t len = 0;
+    char *text = sb_metrics_render(metrics, &len);
+    ck_assert_msg(strstr(text, "socket=\"push\"") && strstr(text, "socket=\"heartbeat\""), "%s",
+                  text);
+    free(text);
+
+    sb_resolver_destroy(&hb_peers);
+    sb_zmonitor_destroy(&hb_mon);
+    zsock_destroy(&pub);
+    sb_resolver_destroy(&peers);
+    sb_zmonitor_destroy(&mon);
+    zsock_destroy(&push);
+    zsock_destroy(&pull);
+    sb_metrics_destroy(&metrics);
+}
+END_TEST
+
+START_TEST(bad_endpoint_leaves_nothing_over)
+{
+    sb_metrics_t *metrics = sb_metrics_new();
+    sb_err_t err = {0};
+    sb_zmonitor_t *mon = NULL;
+    sb_resolver_t *peers = NULL;
+    zsock_t *push = sb_stage_push_socket(">nope://x", 0, metrics, &mon, &peers, &err);
+    ck_assert_ptr_null(push);
+    ck_assert_ptr_null(mon);
+    ck_assert_ptr_null(peers);
+    ck_assert_msg(strstr(err.msg, "nope://x") != NULL, "%s", err.msg);
+    zsock_t *pub = sb_stage_heartbeat_socket("", metrics, &mon, &peers, &err);
+    ck_assert_ptr_null(pub);
+    ck_assert_ptr_null(mon);
+    ck_assert_ptr_null(peers);
+    sb_metrics_destroy(&metrics);
+}
+END_TEST
+
 static Suite *
 sb_stage_suite(void)
 {
@@ -260,6 +326,11 @@ sb_stage_suite(void)
     tcase_add_loop_test(tc, run_end_gives_status_and_log_line, 0, 3);
     tcase_add_test(tc, signals_set_stop_and_call_on_stop);
     suite_add_tcase(s, tc);
+    TCase *sockets = tcase_create("sockets");
+    tcase_set_timeout(sockets, 10);
+    tcase_add_test(sockets, push_and_heartbeat_sockets_are_set_up);
+    tcase_add_test(sockets, bad_endpoint_leaves_nothing_over);
+    suite_add_tcase(s, sockets);
     return s;
 }
 
