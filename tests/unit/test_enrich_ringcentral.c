@@ -7,23 +7,12 @@
 #include <string.h>
 #include <jansson.h>
 #include "sb_check.h"
+#include "test_util.h"
 #include "sb_mem.h"
 #include "enrich_ringcentral.h"
 #include "sb_banned.h"
 
 #define RC_DIR SB_FIXTURES_DIR "/ringcentral/"
-
-static char *
-read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    char *data = sb_xmalloc(1 << 16);
-    *len = fread(data, 1, (1 << 16) - 1, f);
-    data[*len] = '\0';
-    fclose(f);
-    return data;
-}
 
 static int
 parse_text(const char *text, sb_rc_changes_t *out)
@@ -42,7 +31,7 @@ str(const json_t *row, const char *key)
 START_TEST(message_store_fixture_names_its_message)
 {
     size_t len;
-    char *body = read_file(RC_DIR "sms-outbound-message-store.json", &len);
+    char *body = sb_test_read_file(RC_DIR "sms-outbound-message-store.json", &len);
     sb_rc_changes_t c;
     ck_assert_int_eq(sb_rc_changes_parse(body, len, &c), 1);
     ck_assert_uint_eq(c.n_ids, 1);
@@ -58,7 +47,7 @@ END_TEST
 START_TEST(instant_sms_and_other_shapes_pass_through)
 {
     size_t len;
-    char *body = read_file(RC_DIR "sms-inbound.json", &len);
+    char *body = sb_test_read_file(RC_DIR "sms-inbound.json", &len);
     sb_rc_changes_t c;
     ck_assert_int_eq(sb_rc_changes_parse(body, len, &c), 0);
     ck_assert_uint_eq(c.n_ids, 0);
@@ -119,7 +108,7 @@ END_TEST
 START_TEST(fetched_record_becomes_the_instant_sms_row)
 {
     size_t len;
-    char *body = read_file(RC_DIR "sms-send-response.json", &len);
+    char *body = sb_test_read_file(RC_DIR "sms-send-response.json", &len);
     json_t *record = json_loadb(body, len, 0, NULL);
     ck_assert_ptr_nonnull(record);
     json_t *row = sb_rc_sms_row(record, "3062991514023", "1");

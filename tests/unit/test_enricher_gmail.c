@@ -6,33 +6,13 @@
 #include <string.h>
 #include <jansson.h>
 #include "sb_check.h"
+#include "test_util.h"
 #include "sb_b64.h"
 #include "sb_mem.h"
 #include "gmail.h"
 #include "sb_banned.h"
 
 #define GMAIL_DIR SB_FIXTURES_DIR "/gmail/"
-
-static char *
-read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    char *data = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (cap - n < 4096)
-            data = sb_xrealloc(data, cap = cap * 2 + 4096);
-        size_t got = fread(data + n, 1, cap - n - 1, f);
-        if (got == 0)
-            break;
-        n += got;
-    }
-    fclose(f);
-    data[n] = '\0';
-    *len = n;
-    return data;
-}
 
 // A push body whose message.data is `payload` encoded with flags (SB_B64_STD/URL).
 static char *
@@ -58,7 +38,7 @@ START_TEST(fixture_pushes_decode)
                            GMAIL_DIR "pubsub-push-numeric-historyid.json"};
     for (size_t i = 0; i < 2; i++) {
         size_t len;
-        char *body = read_file(files[i], &len);
+        char *body = sb_test_read_file(files[i], &len);
         char *email = NULL, *history = NULL;
         sb_err_t err = {0};
         ck_assert_msg(sb_gmail_pubsub_decode(body, len, &email, &history, &err) == 0, "%s: %s",
@@ -134,7 +114,7 @@ START_TEST(history_pages_from_the_fixtures)
     sb_gmail_ids_t ids;
     sb_gmail_ids_init(&ids);
     size_t len;
-    char *page = read_file(GMAIL_DIR "history-list.json", &len);
+    char *page = sb_test_read_file(GMAIL_DIR "history-list.json", &len);
     char *next = NULL, *history = NULL;
     sb_err_t err = {0};
     ck_assert_int_eq(sb_gmail_history_page(page, len, &ids, &next, &history, &err), 0);
@@ -144,7 +124,7 @@ START_TEST(history_pages_from_the_fixtures)
     free(next);
     free(history);
     free(page);
-    page = read_file(GMAIL_DIR "history-list-page2.json", &len);
+    page = sb_test_read_file(GMAIL_DIR "history-list-page2.json", &len);
     ck_assert_int_eq(sb_gmail_history_page(page, len, &ids, &next, &history, &err), 0);
     ck_assert_ptr_null(next); // the last page
     ck_assert_str_eq(history, "1843562");
@@ -159,7 +139,7 @@ START_TEST(history_pages_from_the_fixtures)
         ck_assert_str_eq(ids.records[i], records[i]);
     }
     // The same page again adds nothing: each message once.
-    page = read_file(GMAIL_DIR "history-list.json", &len);
+    page = sb_test_read_file(GMAIL_DIR "history-list.json", &len);
     ck_assert_int_eq(sb_gmail_history_page(page, len, &ids, &next, &history, &err), 0);
     ck_assert_uint_eq(ids.n, 4);
     free(next);
@@ -174,7 +154,7 @@ START_TEST(empty_page_drafts_and_garbage)
     sb_gmail_ids_t ids;
     sb_gmail_ids_init(&ids);
     size_t len;
-    char *page = read_file(GMAIL_DIR "history-list-empty.json", &len);
+    char *page = sb_test_read_file(GMAIL_DIR "history-list-empty.json", &len);
     char *next = NULL, *history = NULL;
     sb_err_t err = {0};
     ck_assert_int_eq(sb_gmail_history_page(page, len, &ids, &next, &history, &err), 0);
@@ -235,7 +215,7 @@ message(const char *file)
     char path[512];
     snprintf(path, sizeof path, GMAIL_DIR "%s", file);
     size_t len;
-    char *json = read_file(path, &len);
+    char *json = sb_test_read_file(path, &len);
     sb_err_t err = {0};
     sb_gmail_message_t *msg = sb_gmail_message_parse(json, len, &err);
     ck_assert_msg(msg != NULL, "%s: %s", file, err.msg);

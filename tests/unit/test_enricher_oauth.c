@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sb_check.h"
+#include "test_util.h"
 #include "sb_google_oauth.h"
 #include "sb_mem.h"
 #include "sb_banned.h"
@@ -12,20 +13,6 @@
 #define NOW 1795533668000LL // ms; any clock works, the module only compares
 #define FIXTURE_TOKEN                                                                              \
     "ya29.TEST-ONLY-a0AfB_byC3xK9mQ2vN7pR4sT8wZ1yL6hJ5gF0dS3aE7uI2oP9kM4nB6vC1xZ8qW5eR"
-
-static char *
-read_fixture(const char *name, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/gmail/%s", SB_FIXTURES_DIR, name);
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    char *data = sb_xmalloc(65536);
-    *len = fread(data, 1, 65535, f);
-    data[*len] = '\0';
-    fclose(f);
-    return data;
-}
 
 static sb_google_oauth_t *
 oauth(void)
@@ -57,7 +44,7 @@ START_TEST(fixture_answer_is_cached_until_near_expiry)
 {
     sb_google_oauth_t *o = oauth();
     size_t len;
-    char *answer = read_fixture("oauth-token-response.json", &len);
+    char *answer = sb_test_fixture("gmail/oauth-token-response.json", &len);
     sb_err_t err = {0};
     ck_assert_ptr_null(sb_google_oauth_token(o, "support@example.com", NOW));
     ck_assert_int_eq(
@@ -98,7 +85,7 @@ START_TEST(invalid_grant_blocks_that_refresh_token)
 {
     sb_google_oauth_t *o = oauth();
     size_t len;
-    char *answer = read_fixture("oauth-token-error-invalid-grant.json", &len);
+    char *answer = sb_test_fixture("gmail/oauth-token-error-invalid-grant.json", &len);
     sb_err_t err = {0};
     ck_assert_int_eq(sb_google_oauth_response(o, "a@b.c", "old-rt", 400, answer, len, NOW, &err),
                      SB_GOOGLE_OAUTH_INVALID_GRANT);

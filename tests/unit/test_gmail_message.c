@@ -8,28 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sb_check.h"
+#include "test_util.h"
 #include "sb_gmail_message.h"
 #include "sb_mem.h"
 
 #define GMAIL_DIR SB_FIXTURES_DIR "/gmail/"
 #define FFFD "\xEF\xBF\xBD"
-
-static char *
-read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long size = ftell(f);
-    ck_assert_int_ge(size, 0);
-    rewind(f);
-    char *buf = sb_xmalloc((size_t)size + 1);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    buf[size] = '\0';
-    *len = (size_t)size;
-    return buf;
-}
 
 static sb_gmail_message_t *
 parse_fixture(const char *name)
@@ -37,7 +21,7 @@ parse_fixture(const char *name)
     char path[512];
     snprintf(path, sizeof path, GMAIL_DIR "%s", name);
     size_t len;
-    char *json = read_file(path, &len);
+    char *json = sb_test_read_file(path, &len);
     sb_err_t err = {0};
     sb_gmail_message_t *msg = sb_gmail_message_parse(json, len, &err);
     ck_assert_msg(msg != NULL, "%s: %s", name, err.msg);
@@ -254,7 +238,7 @@ END_TEST
 START_TEST(sent_label_among_others_is_outbound)
 {
     size_t len;
-    char *json = read_file(GMAIL_DIR "message-full-plain.json", &len);
+    char *json = sb_test_read_file(GMAIL_DIR "message-full-plain.json", &len);
     json_t *root = json_loadb(json, len, 0, NULL);
     free(json);
     json_array_append_new(json_object_get(root, "labelIds"), json_string("SENT"));
@@ -275,7 +259,7 @@ END_TEST
 START_TEST(html_only_message_gives_text)
 {
     size_t len;
-    char *json = read_file(GMAIL_DIR "message-with-attachment.json", &len);
+    char *json = sb_test_read_file(GMAIL_DIR "message-with-attachment.json", &len);
     json_t *root = json_loadb(json, len, 0, NULL);
     free(json);
     // drop the text/plain alternative (part 0.0): the HTML one must give the same text

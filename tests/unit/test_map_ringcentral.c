@@ -4,33 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sb_check.h"
+#include "test_util.h"
 #include "sb_envelope.h"
 #include "sb_mem.h"
 #include "map_ringcentral.h"
 #include "sb_banned.h"
 
 #define RC_DIR SB_FIXTURES_DIR "/ringcentral/"
-
-static char *
-read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    char *data = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (cap - n < 4096)
-            data = sb_xrealloc(data, cap = cap * 2 + 4096);
-        size_t got = fread(data + n, 1, cap - n - 1, f);
-        if (got == 0)
-            break;
-        n += got;
-    }
-    fclose(f);
-    data[n] = '\0';
-    *len = n;
-    return data;
-}
 
 // An accepted ringcentral_sms envelope around body.
 static sb_envelope_t *
@@ -76,7 +56,7 @@ instant_sms(const char *members)
 START_TEST(inbound_fixture_maps_to_a_communication)
 {
     size_t len;
-    char *body = read_file(RC_DIR "sms-inbound.json", &len);
+    char *body = sb_test_read_file(RC_DIR "sms-inbound.json", &len);
     sb_envelope_t *env = sms_event(body, len);
     sb_map_t map;
     sb_map_event(env, "1", &map);
@@ -221,7 +201,7 @@ END_TEST
 START_TEST(message_store_change_is_ignored)
 {
     size_t len;
-    char *body = read_file(RC_DIR "sms-outbound-message-store.json", &len);
+    char *body = sb_test_read_file(RC_DIR "sms-outbound-message-store.json", &len);
     sb_envelope_t *env = sms_event(body, len);
     sb_map_t map;
     sb_map_event(env, "1", &map);
@@ -291,7 +271,7 @@ END_TEST
 START_TEST(verdicts_and_sources_decide_before_the_body)
 {
     size_t len;
-    char *body = read_file(RC_DIR "sms-inbound.json", &len);
+    char *body = sb_test_read_file(RC_DIR "sms-inbound.json", &len);
     sb_envelope_t *env = sms_event(body, len);
     sb_map_t map;
 

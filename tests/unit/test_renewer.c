@@ -12,25 +12,12 @@
 #include "renewer.h"
 #include "renewer_db.h"
 #include "sb_check.h"
+#include "test_util.h"
 #include "sb_mem.h"
 #include "sb_banned.h"
 
 #define RC_DIR SB_FIXTURES_DIR "/ringcentral/"
 #define GMAIL_DIR SB_FIXTURES_DIR "/gmail/"
-
-static char *
-s_read(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    char *buf = sb_xmalloc(1 << 20);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    if (len)
-        *len = n;
-    return buf;
-}
 
 START_TEST(durations_parse_with_units_and_bounds)
 {
@@ -104,7 +91,7 @@ END_TEST
 START_TEST(watch_answer_is_parsed)
 {
     size_t len;
-    char *body = s_read(GMAIL_DIR "watch-response.json", &len);
+    char *body = sb_test_read_file(GMAIL_DIR "watch-response.json", &len);
     sb_gmail_watch_info_t info;
     sb_err_t err = {0};
     ck_assert_msg(sb_gmail_watch_parse(body, len, &info, &err) == 0, "%s", err.msg);
@@ -177,7 +164,7 @@ START_TEST(subscription_answers_are_parsed)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t len;
-        char *body = s_read(cases[i].file, &len);
+        char *body = sb_test_read_file(cases[i].file, &len);
         sb_rc_sub_info_t info;
         sb_err_t err = {0};
         ck_assert_msg(sb_rc_sub_parse(body, len, &info, &err) == 0, "%s: %s", cases[i].file,
@@ -201,7 +188,7 @@ END_TEST
 START_TEST(filters_of_a_recreated_subscription_name_no_old_id)
 {
     size_t len;
-    char *body = s_read(RC_DIR "subscription-blacklisted.json", &len);
+    char *body = sb_test_read_file(RC_DIR "subscription-blacklisted.json", &len);
     json_t *doc = json_loadb(body, len, 0, NULL);
     json_t *portable = sb_rc_sub_filters_portable(json_object_get(doc, "eventFilters"));
     ck_assert_int_eq(json_array_size(portable), 3);

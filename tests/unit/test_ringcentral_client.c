@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <microhttpd.h>
 #include "sb_check.h"
+#include "test_util.h"
 #include "sb_mem.h"
 #include "sb_ringcentral.h"
 #include "sb_banned.h"
@@ -204,18 +205,6 @@ client(void)
     return rc;
 }
 
-static char *
-read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    static char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return sb_xstrdup(buf);
-}
-
 static void
 assert_no_secret(const char *text)
 {
@@ -240,7 +229,7 @@ START_TEST(token_request_matches_the_fixture_and_is_cached)
     sb_rc_response_release(&res);
 
     // The token request, byte for byte where the fixture fixes it.
-    char *fixture = read_file(RC_DIR "oauth-token-request-jwt.txt");
+    char *fixture = sb_test_read_file(RC_DIR "oauth-token-request-jwt.txt", NULL);
     char *want_body = strstr(fixture, "\r\n\r\n") + 4;
     want_body[strcspn(want_body, "\r\n")] = '\0'; // the file ends with a newline
     ck_assert_uint_eq(fake.n_seen, 3);
@@ -500,7 +489,7 @@ END_TEST
 
 START_TEST(pieces_build_and_read_the_token_exchange)
 {
-    char *fixture = read_file(RC_DIR "oauth-token-request-jwt.txt");
+    char *fixture = sb_test_read_file(RC_DIR "oauth-token-request-jwt.txt", NULL);
     char *form = sb_ringcentral_token_form(JWT);
     char *want = strstr(fixture, "\r\n\r\n") + 4;
     want[strcspn(want, "\r\n")] = '\0';
@@ -516,7 +505,7 @@ START_TEST(pieces_build_and_read_the_token_exchange)
     free(basic);
     free(fixture);
 
-    char *response = read_file(RC_DIR "oauth-token-response.json");
+    char *response = sb_test_read_file(RC_DIR "oauth-token-response.json", NULL);
     char *token = NULL;
     int64_t lifetime_ms = 0;
     sb_err_t err = {0};

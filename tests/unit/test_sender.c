@@ -11,21 +11,8 @@
 #include "sb_b64.h"
 #include "sb_mem.h"
 #include "sb_check.h"
+#include "test_util.h"
 #include "sb_banned.h"
-
-static char *
-read_fixture(const char *name, size_t *len)
-{
-    char *path = sb_xasprintf("%s/%s", SB_FIXTURES_DIR, name);
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    char *buf = sb_xmalloc(1 << 16);
-    *len = fread(buf, 1, (1 << 16) - 1, f);
-    buf[*len] = '\0';
-    fclose(f);
-    free(path);
-    return buf;
-}
 
 static sb_outbox_job_t
 sms_job(const char *text)
@@ -44,7 +31,7 @@ sms_job(const char *text)
 START_TEST(sms_body_is_the_fixture_request)
 {
     size_t len;
-    char *fixture = read_fixture("ringcentral/sms-send-request.json", &len);
+    char *fixture = sb_test_fixture("ringcentral/sms-send-request.json", &len);
     json_t *want = json_loadb(fixture, len, 0, NULL);
     const char *text = json_string_value(json_object_get(want, "text"));
     char *body = sb_send_sms_body("+16505550100", "+14155550134", text);
@@ -60,7 +47,7 @@ END_TEST
 START_TEST(sms_answer_keeps_big_ids_exact)
 {
     size_t len;
-    char *fixture = read_fixture("ringcentral/sms-send-response.json", &len);
+    char *fixture = sb_test_fixture("ringcentral/sms-send-response.json", &len);
     json_t *doc = json_loadb(fixture, len, 0, NULL);
     sb_sms_record_t rec;
     ck_assert_int_eq(sb_send_sms_record(doc, "1", &rec), 0);

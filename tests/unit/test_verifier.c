@@ -7,6 +7,7 @@
 #include <czmq.h>
 #include <jansson.h>
 #include "sb_check.h"
+#include "test_util.h"
 #include "sb_envelope.h"
 #include "sb_mem.h"
 #include "verifier.h"
@@ -36,23 +37,6 @@ setup(void)
     s_conf.push_endpoint = s_push;
 }
 
-static char *
-read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long size = ftell(f);
-    ck_assert_int_ge(size, 0);
-    rewind(f);
-    char *data = sb_xmalloc((size_t)size + 1);
-    ck_assert_uint_eq(fread(data, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    data[size] = '\0';
-    *len = (size_t)size;
-    return data;
-}
-
 // An envelope as the ingress makes it: body = sms-inbound.json, headers from pairs.
 static sb_envelope_t *
 event_new(const char *source, const char *const *headers)
@@ -62,7 +46,7 @@ event_new(const char *source, const char *const *headers)
     sb_envelope_set(&env->source, source);
     env->received_at_ms = 1795532531000;
     free(env->body);
-    env->body = read_file(RC_DIR "sms-inbound.json", &env->body_len);
+    env->body = sb_test_read_file(RC_DIR "sms-inbound.json", &env->body_len);
     json_t *obj = json_object();
     json_object_set_new(obj, "content-type", json_string("application/json; charset=UTF-8"));
     for (size_t i = 0; headers && headers[i]; i += 2)

@@ -17,6 +17,7 @@
 #include <openssl/pem.h>
 #include "sb_b64.h"
 #include "sb_check.h"
+#include "test_util.h"
 #include "sb_jwks.h"
 #include "sb_mem.h"
 #include "verify_google.h"
@@ -30,28 +31,6 @@
 #define DECOY_KID "b815337edda48f2ea896ebbf8084386ad2a9034c"
 
 static char s_tmpdir[64]; // per-test scratch directory, removed by teardown
-
-static char *
-read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    char *data = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (cap - n < 4096)
-            data = sb_xrealloc(data, cap = cap * 2 + 4096);
-        size_t got = fread(data + n, 1, cap - n - 1, f);
-        if (got == 0)
-            break;
-        n += got;
-    }
-    fclose(f);
-    data[n] = '\0';
-    if (len)
-        *len = n;
-    return data;
-}
 
 static void
 write_file(const char *path, const char *text)
@@ -67,7 +46,7 @@ static char *
 bearer(const char *name)
 {
     char *path = sb_xasprintf(G_DIR "tokens/%s.jwt", name);
-    char *token = read_file(path, NULL);
+    char *token = sb_test_read_file(path, NULL);
     free(path);
     token[strcspn(token, "\r\n")] = '\0';
     char *value = sb_xasprintf("Bearer %s", token);
@@ -605,7 +584,7 @@ END_TEST
 START_TEST(jwks_parse_keeps_only_usable_rs256_keys)
 {
     size_t len;
-    char *text = read_file(G_DIR "test-jwks.json", &len);
+    char *text = sb_test_read_file(G_DIR "test-jwks.json", &len);
     sb_err_t err = {0};
     sb_jwks_t *set = sb_jwks_parse(text, len, &err);
     ck_assert_msg(set != NULL, "parse: %s", err.msg);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sb_check.h"
+#include "test_util.h"
 #include "sb_mem.h"
 #include "verifier.h"
 #include "verify_ringcentral.h"
@@ -15,27 +16,6 @@
 static char *s_body; // sms-inbound.json, byte for byte
 static size_t s_body_len;
 static char s_secret[128], s_hex[80], s_base64[64];
-
-static char *
-read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    char *data = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (cap - n < 4096)
-            data = sb_xrealloc(data, cap = cap * 2 + 4096);
-        size_t got = fread(data + n, 1, cap - n - 1, f);
-        if (got == 0)
-            break;
-        n += got;
-    }
-    fclose(f);
-    data[n] = '\0';
-    *len = n;
-    return data;
-}
 
 // "name=value" from hmac-signature.txt into out.
 static void
@@ -55,10 +35,10 @@ fixture_value(const char *text, const char *name, char *out, size_t size)
 static void
 setup(void)
 {
-    s_body = read_file(RC_DIR "sms-inbound.json", &s_body_len);
+    s_body = sb_test_read_file(RC_DIR "sms-inbound.json", &s_body_len);
     ck_assert_uint_eq(s_body_len, 1414); // the length the signatures were made over
     size_t len;
-    char *sig = read_file(RC_DIR "hmac-signature.txt", &len);
+    char *sig = sb_test_read_file(RC_DIR "hmac-signature.txt", &len);
     fixture_value(sig, "secret", s_secret, sizeof s_secret);
     fixture_value(sig, "hex", s_hex, sizeof s_hex);
     fixture_value(sig, "base64", s_base64, sizeof s_base64);
