@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
+#include "sb_hex.h"
 #include "sb_mem.h"
 #include "sb_mime.h"
 #include "sb_banned.h"
@@ -96,18 +97,6 @@ static bool
 s_is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
-}
-
-static int
-s_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 static bool
@@ -389,8 +378,8 @@ sb_mime_qp_decode(const char *in, size_t len, size_t *out_len)
                 i = in[j] == '\r' ? j + 1 : j; // soft line break
                 continue;
             }
-            if (i + 2 < len && s_hex(in[i + 1]) >= 0 && s_hex(in[i + 2]) >= 0) {
-                out[n++] = (char)(s_hex(in[i + 1]) * 16 + s_hex(in[i + 2]));
+            if (i + 2 < len && sb_hex_digit(in[i + 1]) >= 0 && sb_hex_digit(in[i + 2]) >= 0) {
+                out[n++] = (char)(sb_hex_digit(in[i + 1]) * 16 + sb_hex_digit(in[i + 2]));
                 i += 2;
                 continue;
             }
@@ -577,9 +566,10 @@ s_word_decode(const s_word_t *w, s_buf_t *raw)
         char c = w->text[i];
         if (c == '_') {
             s_buf_putc(raw, ' ');
-        } else if (c == '=' && i + 2 < w->text_len && s_hex(w->text[i + 1]) >= 0 &&
-                   s_hex(w->text[i + 2]) >= 0) {
-            s_buf_putc(raw, (char)(s_hex(w->text[i + 1]) * 16 + s_hex(w->text[i + 2])));
+        } else if (c == '=' && i + 2 < w->text_len && sb_hex_digit(w->text[i + 1]) >= 0 &&
+                   sb_hex_digit(w->text[i + 2]) >= 0) {
+            s_buf_putc(raw,
+                       (char)(sb_hex_digit(w->text[i + 1]) * 16 + sb_hex_digit(w->text[i + 2])));
             i += 2;
         } else {
             s_buf_putc(raw, c);
@@ -746,7 +736,7 @@ s_html_entity(const char *p, uint32_t *cp)
         uint32_t v = 0;
         size_t digits = 0;
         for (i = hex ? 3 : 2;; i++) {
-            int d = hex ? s_hex(p[i]) : (p[i] >= '0' && p[i] <= '9' ? p[i] - '0' : -1);
+            int d = hex ? sb_hex_digit(p[i]) : (p[i] >= '0' && p[i] <= '9' ? p[i] - '0' : -1);
             if (d < 0)
                 break;
             if (v <= 0x10FFFF) // keep reading digits, but stop growing: no overflow

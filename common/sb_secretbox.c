@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "sb_b64.h"
+#include "sb_hex.h"
 #include "sb_mem.h"
 #include "sb_secretbox.h"
 #include "sb_banned.h"
@@ -15,33 +16,6 @@
 struct sb_secretbox {
     unsigned char key[SB_SECRETBOX_KEY_BYTES]; // AES-256 key; wiped by destroy
 };
-
-static int
-s_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-// 64 hex digits into key; -1 when text is anything else.
-static int
-s_parse_hex(const char *text, size_t len, unsigned char *key)
-{
-    if (len != 2 * SB_SECRETBOX_KEY_BYTES)
-        return -1;
-    for (size_t i = 0; i < SB_SECRETBOX_KEY_BYTES; i++) {
-        int hi = s_hex(text[2 * i]), lo = s_hex(text[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        key[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
-}
 
 sb_secretbox_t *
 sb_secretbox_new(const char *key_text, sb_err_t *err)
@@ -54,7 +28,7 @@ sb_secretbox_new(const char *key_text, sb_err_t *err)
            (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\n' || p[len - 1] == '\r'))
         len--;
     sb_secretbox_t *self = sb_xcalloc(1, sizeof *self);
-    if (s_parse_hex(p, len, self->key) == 0)
+    if (sb_hex_decode(p, len, self->key, SB_SECRETBOX_KEY_BYTES) == 0)
         return self;
     size_t n = 0;
     unsigned char *raw = sb_b64_decode(p, len, SB_B64_ANY, &n);

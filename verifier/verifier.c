@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include "sb_hex.h"
 #include "sb_log.h"
 #include "sb_mem.h"
 #include "sb_stage.h"
@@ -103,18 +104,6 @@ sb_verifier_secret_equal(const char *expected, const char *given)
     return same & (expected_len == given_len);
 }
 
-static int
-s_hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 // application/x-www-form-urlencoded value: '+' is a space, %XX a byte. NULL when a
 // '%' is not followed by two hex digits or decodes to NUL (it would cut the C string).
 static char *
@@ -128,8 +117,8 @@ s_url_decode(const char *text, size_t len)
         } else if (text[i] != '%') {
             out[n++] = text[i];
         } else {
-            int hi = i + 2 < len ? s_hex_nibble(text[i + 1]) : -1;
-            int lo = hi >= 0 ? s_hex_nibble(text[i + 2]) : -1;
+            int hi = i + 2 < len ? sb_hex_digit(text[i + 1]) : -1;
+            int lo = hi >= 0 ? sb_hex_digit(text[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 free(out);
                 return NULL;

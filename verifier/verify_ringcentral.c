@@ -8,12 +8,12 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include "sb_hex.h"
 #include "verifier.h"
 #include "verify_ringcentral.h"
 #include "sb_banned.h"
 
 #define S_DIGEST_BYTES 32      // SHA-256
-#define S_HEX_CHARS 64         // 2 per byte
 #define S_BASE64_CHARS 44      // 4 per 3 bytes, rounded up, with one '=' of padding
 #define S_SIG_PREFIX "sha256=" // GitHub-style prefix, case-insensitive
 
@@ -21,33 +21,6 @@ static int
 s_configured(const char *secret)
 {
     return secret != NULL && secret[0] != '\0';
-}
-
-static int
-s_hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int
-s_decode_hex(const char *text, size_t len, unsigned char out[S_DIGEST_BYTES])
-{
-    if (len != S_HEX_CHARS)
-        return -1;
-    for (size_t i = 0; i < S_DIGEST_BYTES; i++) {
-        int hi = s_hex_nibble(text[2 * i]);
-        int lo = s_hex_nibble(text[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
 }
 
 static int
@@ -96,7 +69,7 @@ s_decode_signature(const char *signature, unsigned char out[S_DIGEST_BYTES])
     size_t len = strlen(start);
     while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t'))
         len--;
-    if (s_decode_hex(start, len, out) == 0)
+    if (sb_hex_decode(start, len, out, S_DIGEST_BYTES) == 0)
         return 0;
     return s_decode_base64(start, len, out);
 }
