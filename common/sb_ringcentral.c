@@ -13,6 +13,7 @@
 #include "sb_ringcentral.h"
 #include "sb_b64.h"
 #include "sb_mem.h"
+#include "sb_time.h"
 #include "sb_banned.h"
 
 #define S_TOKEN_PATH "/restapi/oauth/token"
@@ -61,14 +62,6 @@ typedef struct {
     sb_rc_response_t *res;
     s_meta_t *meta;
 } s_sink_t;
-
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 s_default_sleep(int64_t ms, void *arg)
@@ -130,7 +123,7 @@ sb_ringcentral_new(const sb_ringcentral_opts_t *opts, sb_err_t *err)
     self->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : SB_RC_TIMEOUT_MS;
     self->sleep = opts->sleep ? opts->sleep : s_default_sleep;
     self->sleep_arg = opts->sleep_arg;
-    self->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)s_now_ms() ^ 0x9e3779b97f4a7c15ULL;
+    self->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)sb_mono_ms() ^ 0x9e3779b97f4a7c15ULL;
     // Reference-counted by libcurl, and thread-safe since 7.84: pairs with destroy.
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         sb_err_set(err, 0, "could not initialise libcurl");
@@ -389,7 +382,7 @@ s_with_retries(sb_ringcentral_t *self, const s_req_t *req, sb_rc_response_t *res
 static int
 s_token(sb_ringcentral_t *self, sb_err_t *err)
 {
-    if (self->token && s_now_ms() < self->token_expires_ms)
+    if (self->token && sb_mono_ms() < self->token_expires_ms)
         return 0;
     s_drop_token(self);
     char *form = sb_ringcentral_token_form(self->jwt);
@@ -403,7 +396,7 @@ s_token(sb_ringcentral_t *self, sb_err_t *err)
     int64_t lifetime_ms = 0;
     rc = sb_ringcentral_token_parse(res.status, res.body, res.len, &self->token, &lifetime_ms, err);
     if (rc == 0)
-        self->token_expires_ms = s_now_ms() + lifetime_ms;
+        self->token_expires_ms = sb_mono_ms() + lifetime_ms;
     memset(res.body, 0, res.len); // it held the token
     sb_rc_response_release(&res);
     return rc;

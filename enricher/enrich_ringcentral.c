@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <jansson.h>
 #include "enrich_ringcentral.h"
 #include "sb_log.h"
 #include "sb_mem.h"
 #include "sb_phone.h"
 #include "sb_ringcentral.h"
+#include "sb_time.h"
 #include "sb_banned.h"
 
 #define S_ID_MAX 20 // digits of a RingCentral message id (int64)
@@ -69,14 +69,6 @@ struct s_rc {
 
 static const char *const s_msg_results[] = {"ok", "not_found", "refused", "unrecognized", "failed"};
 static const char *const s_token_results[] = {"ok", "refused", "failed"};
-
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 s_wipe(char **secret)
@@ -426,12 +418,12 @@ static void s_token_request(s_rc_t *rc);
 static void
 s_need_token(s_rc_t *rc, s_job_t *job)
 {
-    if (rc->token && s_now_ms() < rc->token_until_ms) {
+    if (rc->token && sb_mono_ms() < rc->token_until_ms) {
         s_job_run(rc, job);
         return;
     }
     s_wipe(&rc->token);
-    if (s_now_ms() < rc->blocked_until_ms) {
+    if (sb_mono_ms() < rc->blocked_until_ms) {
         s_job_fail_waiting(job);
         return;
     }
@@ -463,7 +455,7 @@ s_on_token(sb_fetch_req_t *req, void *arg)
              sb_ringcentral_token_parse(status, body, len, &token, &lifetime_ms, &err) == 0;
     if (ok) {
         rc->token = token;
-        rc->token_until_ms = s_now_ms() + lifetime_ms;
+        rc->token_until_ms = sb_mono_ms() + lifetime_ms;
         rc->token_serial++;
         sb_counter_add(rc->tokens[0], 1);
     } else if (status == 0 || status == 200 || status == 408 || status == 429 || status >= 500) {
@@ -480,7 +472,7 @@ s_on_token(sb_fetch_req_t *req, void *arg)
         // Wrong credentials will not fix themselves: ask again only after a while, and
         // meanwhile let the ingress keep the events.
         sb_counter_add(rc->tokens[1], 1);
-        rc->blocked_until_ms = s_now_ms() + SB_RC_TOKEN_BLOCK_MS;
+        rc->blocked_until_ms = sb_mono_ms() + SB_RC_TOKEN_BLOCK_MS;
         sb_log_error(NULL,
                      "%s; check RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET and "
                      "RINGCENTRAL_JWT (no new request for %d s)",

@@ -155,14 +155,6 @@ struct sb_enricher {
     sb_histogram_t *enrich_seconds;     // sb_enrich_duration_seconds
 };
 
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 s_set(const char *value)
 {
@@ -256,7 +248,7 @@ sb_enricher_new(const sb_enricher_config_t *conf, sb_err_t *err)
         if (self->server == NULL)
             goto fail;
     }
-    self->next_heartbeat_ms = s_now_ms();
+    self->next_heartbeat_ms = sb_mono_ms();
     return self;
 fail:
     sb_enricher_destroy(&self);
@@ -329,7 +321,7 @@ void
 sb_enricher_timer(sb_enricher_t *self, int64_t delay_ms, sb_enricher_timer_fn *fn, void *arg)
 {
     s_timer_t *t = sb_xcalloc(1, sizeof *t);
-    t->due_ms = s_now_ms() + (delay_ms > 0 ? delay_ms : 0);
+    t->due_ms = sb_mono_ms() + (delay_ms > 0 ? delay_ms : 0);
     t->fn = fn;
     t->arg = arg;
     t->next = self->timers;
@@ -456,7 +448,7 @@ s_can_read(const sb_enricher_t *self)
 static void
 s_heartbeat_maybe(sb_enricher_t *self)
 {
-    int64_t now = s_now_ms();
+    int64_t now = sb_mono_ms();
     if (self->pub == NULL || now < self->next_heartbeat_ms)
         return;
     self->next_heartbeat_ms = now + SB_ENRICHER_HEARTBEAT_MS;
@@ -475,7 +467,7 @@ s_heartbeat_maybe(sb_enricher_t *self)
 static void
 s_timers_run(sb_enricher_t *self)
 {
-    int64_t now = s_now_ms();
+    int64_t now = sb_mono_ms();
     s_timer_t *due = NULL, **link = &self->timers;
     while (*link != NULL) {
         s_timer_t *t = *link;
@@ -499,7 +491,7 @@ static int
 s_timeout_ms(const sb_enricher_t *self)
 {
     int timeout = sb_fetch_timeout_ms(self->fetch, S_POLL_MAX_MS);
-    int64_t now = s_now_ms();
+    int64_t now = sb_mono_ms();
     for (const s_timer_t *t = self->timers; t != NULL; t = t->next)
         if (t->due_ms - now < timeout)
             timeout = t->due_ms <= now ? 0 : (int)(t->due_ms - now);
@@ -565,12 +557,12 @@ sb_enricher_run(sb_enricher_t *self, volatile sig_atomic_t *stop)
     for (;;) {
         if (*stop && !self->stopping) {
             self->stopping = 1;
-            deadline = s_now_ms() + SB_ENRICHER_DRAIN_MS;
+            deadline = sb_mono_ms() + SB_ENRICHER_DRAIN_MS;
             sb_log_info(NULL, "stopping: finishing %zu events in hand", self->in_hand);
         }
         if (self->stopping && self->in_hand == 0 && self->n_out == 0)
             return 0;
-        if (self->stopping && s_now_ms() >= deadline) {
+        if (self->stopping && sb_mono_ms() >= deadline) {
             sb_log_warn(NULL,
                         "stopping with %zu events unfinished and %zu unsent; the ingress "
                         "will send them again",

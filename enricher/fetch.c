@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include "fetch.h"
 #include "sb_mem.h"
+#include "sb_time.h"
 #include "sb_banned.h"
 
 #define S_CONNECT_TIMEOUT_MS 5000 // connect phase of one attempt (capped by timeout_ms)
@@ -66,14 +67,6 @@ struct sb_fetch {
     sb_histogram_t *seconds;   // sb_fetch_duration_seconds
     sb_gauge_t *inflight;      // sb_fetch_inflight
 };
-
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 // --- Requests ---------------------------------------------------------------------------
 
@@ -182,7 +175,7 @@ sb_fetch_req_attempts(const sb_fetch_req_t *req)
 int64_t
 sb_fetch_req_elapsed_ms(const sb_fetch_req_t *req)
 {
-    return s_now_ms() - req->first_ms;
+    return sb_mono_ms() - req->first_ms;
 }
 
 // --- libcurl callbacks --------------------------------------------------------------------
@@ -237,7 +230,7 @@ s_on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     sb_fetch_t *self = userp;
-    self->curl_due_ms = timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms;
+    self->curl_due_ms = timeout_ms < 0 ? -1 : sb_mono_ms() + timeout_ms;
     return 0;
 }
 
@@ -324,7 +317,7 @@ sb_fetch_start(sb_fetch_t *self, sb_fetch_req_t *req, sb_fetch_done_fn *done, vo
     req->done = done;
     req->arg = arg;
     req->owner = self;
-    req->first_ms = s_now_ms();
+    req->first_ms = sb_mono_ms();
     s_enqueue(self, req);
 }
 
@@ -446,7 +439,7 @@ static void
 s_finished(sb_fetch_t *self, sb_fetch_req_t *req)
 {
     if (s_transient(req) && req->attempts < self->opt.max_attempts) {
-        req->due_ms = s_now_ms() + s_backoff_ms(self, req);
+        req->due_ms = sb_mono_ms() + s_backoff_ms(self, req);
         req->next = self->retry;
         self->retry = req;
         self->n_retry++;
@@ -573,7 +566,7 @@ sb_fetch_timeout_ms(const sb_fetch_t *self, int cap_ms)
 {
     if (self->wait_head != NULL && self->running < self->opt.max_inflight)
         return 0;
-    int64_t now = s_now_ms();
+    int64_t now = sb_mono_ms();
     int64_t due = now + cap_ms;
     if (self->curl_due_ms >= 0 && self->curl_due_ms < due)
         due = self->curl_due_ms;
@@ -598,7 +591,7 @@ sb_fetch_process(sb_fetch_t *self, const zmq_pollitem_t *items, size_t n)
         if (flags != 0) // a socket libcurl closed meanwhile is simply not found there
             curl_multi_socket_action(self->multi, items[i].fd, flags, &still);
     }
-    int64_t now = s_now_ms();
+    int64_t now = sb_mono_ms();
     if (self->curl_due_ms >= 0 && now >= self->curl_due_ms) {
         self->curl_due_ms = -1;
         curl_multi_socket_action(self->multi, CURL_SOCKET_TIMEOUT, 0, &still);
@@ -607,7 +600,7 @@ sb_fetch_process(sb_fetch_t *self, const zmq_pollitem_t *items, size_t n)
     s_retries_due(self, now);
     s_pump(self);
     // Callbacks may have started requests: launch them in this turn.
-    if (self->curl_due_ms >= 0 && s_now_ms() >= self->curl_due_ms) {
+    if (self->curl_due_ms >= 0 && sb_mono_ms() >= self->curl_due_ms) {
         self->curl_due_ms = -1;
         curl_multi_socket_action(self->multi, CURL_SOCKET_TIMEOUT, 0, &still);
         s_collect_done(self);

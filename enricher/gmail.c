@@ -407,14 +407,6 @@ enum { S_R_STORED, S_R_COVERED, S_R_UNKNOWN, S_R_MALFORMED, S_R_REAUTH, S_R_DROP
 static const char *const s_results[] = {"enriched",  "covered", "unknown_mailbox",
                                         "malformed", "reauth",  "dropped"};
 
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 s_wipe_free(char *text)
 {
@@ -478,7 +470,7 @@ s_db(sb_gmail_t *self, sb_err_t *err)
     if (self->db != NULL && PQstatus(self->db) == CONNECTION_OK)
         return self->db;
     s_db_close(self);
-    int64_t now = s_now_ms();
+    int64_t now = sb_mono_ms();
     if (self->db_failed_ms != 0 && now - self->db_failed_ms < SB_GMAIL_DB_RETRY_MS) {
         sb_err_set(err, 0, "database unavailable (retrying shortly)");
         return NULL;
@@ -702,7 +694,7 @@ s_finish(s_job_t *job)
                 "%lld ms",
                 job->mb->key, n, job->checkpoint, job->new_history,
                 job->full_sync ? ", full sync" : "", job->truncated ? ", more to come" : "",
-                job->n_envs, (long long)(s_now_ms() - job->started_ms));
+                job->n_envs, (long long)(sb_mono_ms() - job->started_ms));
     sb_counter_add(self->messages, n);
     sb_enricher_forward(self->enricher, &job->envs[0], extra);
     free(extra);
@@ -712,7 +704,7 @@ s_finish(s_job_t *job)
     s_count(self, S_R_STORED, 1);
     s_count(self, S_R_COVERED, job->n_envs - 1);
     job->mb->forwarded_history = strtoull(job->new_history, NULL, 10);
-    job->mb->forwarded_ms = s_now_ms();
+    job->mb->forwarded_ms = sb_mono_ms();
     s_job_end(job);
 }
 
@@ -728,7 +720,7 @@ s_job_start(sb_gmail_t *self, s_mailbox_t *mb)
     job->n_envs = mb->n_waiting;
     mb->waiting = NULL;
     mb->n_waiting = mb->cap_waiting = 0;
-    job->started_ms = s_now_ms();
+    job->started_ms = sb_mono_ms();
     job->lock_deadline_ms = job->started_ms + SB_GMAIL_LOCK_WAIT_MS;
     sb_gmail_ids_init(&job->ids);
     mb->job = job;
@@ -743,7 +735,7 @@ s_gate(void *arg)
     s_job_t *job = arg;
     sb_gmail_t *self = job->gmail;
     sb_err_t err = {0};
-    int64_t now = s_now_ms();
+    int64_t now = sb_mono_ms();
     if (!job->lock_held && now < job->lock_deadline_ms) {
         int got = s_lock(self, job->mb->key, 0, &err);
         if (got < 0) {

@@ -22,6 +22,7 @@
 #include "sb_mem.h"
 #include "sb_stage.h"
 #include "sb_metrics.h"
+#include "sb_time.h"
 #include "sb_banned.h"
 
 #define S_MAX_REASONS 20 // health reasons listed; the rest are counted
@@ -106,14 +107,6 @@ static int
 s_set(const char *text)
 {
     return text != NULL && *text != '\0';
-}
-
-static int64_t
-s_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 // --- Configuration ---------------------------------------------------------------------------
@@ -731,13 +724,13 @@ sb_renewer_run(sb_renewer_t *self)
 {
     int64_t next = 0;
     while (!*self->stop) {
-        int64_t now = s_mono_ms();
+        int64_t now = sb_mono_ms();
         if (now >= next) {
             sb_err_t err = {0};
             int64_t wait = self->conf->interval_ms;
             if (sb_renewer_tick(self, &err) != 0 && wait > SB_RENEWER_RETRY_MS)
                 wait = SB_RENEWER_RETRY_MS; // soon again: nothing was looked at
-            next = s_mono_ms() + wait;
+            next = sb_mono_ms() + wait;
             continue;
         }
         int64_t wait = next - now < SB_RENEWER_POLL_MS ? next - now : SB_RENEWER_POLL_MS;
