@@ -372,3 +372,9 @@ sb_config_check_url(const char *name, const char *value, FILE *problems)
     fprintf(problems, "config: %s=\"%s\" is not an http:// or https:// URL\n", name, url);
     return -1;
 }
+
+bool
+sb_config_is_set(const char *value)
+{
+    return value != NULL && value[0] != '\0';
+}

@@ -6,6 +6,7 @@
  * Nothing else in the code calls getenv. */
 #ifndef SB_CONFIG_H
 #define SB_CONFIG_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +49,10 @@ char *sb_config_describe(const sb_config_var_t *vars, size_t n, const void *conf
 // Returns 0 when the stage should run.
 int sb_config_args(int argc, char **argv, const sb_config_var_t *vars, size_t n,
                    const char *program, const char *description);
+
+// A STRING variable has a value: not NULL and not empty. (sb_config_load leaves unset
+// and empty ones NULL; a struct filled by hand, as in tests, may hold "".)
+bool sb_config_is_set(const char *value);
 
 // Checks that a stage's sb_<stage>_config_check runs after sb_config_load, beyond what
 // the table can say. Each returns 0, or -1 after one line to problems, e.g.

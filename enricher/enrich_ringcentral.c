@@ -510,12 +510,6 @@ s_token_request(s_rc_t *rc)
 
 // --- The handler ------------------------------------------------------------------------
 
-static int
-s_set(const char *value)
-{
-    return value != NULL && value[0] != '\0';
-}
-
 void *
 sb_rc_handler_new(sb_enricher_t *enricher, sb_err_t *err)
 {
@@ -523,8 +517,8 @@ sb_rc_handler_new(sb_enricher_t *enricher, sb_err_t *err)
     s_rc_t *rc = sb_xcalloc(1, sizeof *rc);
     rc->enricher = enricher;
     rc->conf = sb_enricher_config(enricher);
-    if (s_set(rc->conf->rc_client_id) && s_set(rc->conf->rc_client_secret) &&
-        s_set(rc->conf->rc_jwt))
+    if (sb_config_is_set(rc->conf->rc_client_id) && sb_config_is_set(rc->conf->rc_client_secret) &&
+        sb_config_is_set(rc->conf->rc_jwt))
         rc->basic =
             sb_ringcentral_basic_credentials(rc->conf->rc_client_id, rc->conf->rc_client_secret);
     else

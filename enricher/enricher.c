@@ -155,12 +155,6 @@ struct sb_enricher {
     sb_histogram_t *enrich_seconds;     // sb_enrich_duration_seconds
 };
 
-static int
-s_set(const char *value)
-{
-    return value != NULL && value[0] != '\0';
-}
-
 int
 sb_enricher_config_check(const sb_enricher_config_t *conf, FILE *problems)
 {
@@ -232,7 +226,7 @@ sb_enricher_new(const sb_enricher_config_t *conf, sb_err_t *err)
     if (self->push == NULL)
         goto fail;
     zsock_set_linger(self->pull, 0); // unread events were never acked: the ingress resends
-    if (s_set(conf->ack_endpoint)) {
+    if (sb_config_is_set(conf->ack_endpoint)) {
         self->pub = sb_stage_heartbeat_socket(conf->ack_endpoint, self->metrics, &self->pub_mon,
                                               &self->pub_peers, err);
         if (self->pub == NULL)
@@ -243,7 +237,7 @@ sb_enricher_new(const sb_enricher_config_t *conf, sb_err_t *err)
         if (self->state[i] == NULL)
             goto fail;
     }
-    if (s_set(conf->metrics_listen)) {
+    if (sb_config_is_set(conf->metrics_listen)) {
         self->server = sb_metrics_serve(self->metrics, conf->metrics_listen, "enricher", err);
         if (self->server == NULL)
             goto fail;

@@ -103,12 +103,6 @@ struct sb_renewer {
 enum { S_GMAIL = 0, S_RC = 1 };
 static const char *const s_kinds[] = {"gmail_watch", "ringcentral_subscription"};
 
-static int
-s_set(const char *text)
-{
-    return text != NULL && *text != '\0';
-}
-
 // --- Configuration ---------------------------------------------------------------------------
 
 int
@@ -179,7 +173,8 @@ sb_renewer_config_check(sb_renewer_config_t *conf, FILE *problems)
     for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++)
         if (sb_config_check_url(urls[i][0], urls[i][1], problems) != 0)
             rc = -1;
-    int rc_parts = s_set(conf->rc_client_id) + s_set(conf->rc_client_secret) + s_set(conf->rc_jwt);
+    int rc_parts = sb_config_is_set(conf->rc_client_id) + sb_config_is_set(conf->rc_client_secret) +
+                   sb_config_is_set(conf->rc_jwt);
     if (rc_parts != 0 && rc_parts != 3) {
         fprintf(problems, "config: RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET and "
                           "RINGCENTRAL_JWT go together: set all three or none\n");
@@ -251,7 +246,7 @@ static int
 s_providers_new(sb_renewer_t *self, sb_err_t *err)
 {
     const sb_renewer_config_t *conf = self->conf;
-    if (s_set(conf->gmail_topic)) {
+    if (sb_config_is_set(conf->gmail_topic)) {
         sb_gmail_watch_opts_t gopts = {
             .api_base_url = conf->gmail_base_url,
             .token_url = conf->google_token_url,
@@ -265,7 +260,7 @@ s_providers_new(sb_renewer_t *self, sb_err_t *err)
         if (self->gw == NULL)
             return -1;
     }
-    if (s_set(conf->rc_client_id)) {
+    if (sb_config_is_set(conf->rc_client_id)) {
         sb_ringcentral_opts_t ropts = {
             .server_url = conf->rc_server_url,
             .client_id = conf->rc_client_id,
@@ -288,7 +283,7 @@ s_say_what_is_on(const sb_renewer_t *self)
     const sb_renewer_config_t *conf = self->conf;
     if (self->gw == NULL)
         sb_log_warn(NULL, "Gmail watches are off: GMAIL_TOPIC is not set");
-    else if (!s_set(conf->google_client_id))
+    else if (!sb_config_is_set(conf->google_client_id))
         sb_log_warn(NULL, "GOOGLE_CLIENT_ID is not set: Google will refuse the refresh tokens");
     if (self->rc == NULL)
         sb_log_warn(NULL, "RingCentral subscriptions are off: RINGCENTRAL_CLIENT_ID, "
@@ -313,7 +308,7 @@ sb_renewer_new(const sb_renewer_config_t *conf, volatile sig_atomic_t *stop, sb_
     self->series = zhashx_new();
     assert(self->series);
     s_metrics_register(self);
-    if (s_set(conf->secret_key)) {
+    if (sb_config_is_set(conf->secret_key)) {
         self->box = sb_secretbox_new(conf->secret_key, err);
         if (self->box == NULL)
             goto fail;

@@ -55,12 +55,6 @@ const sb_config_var_t sb_sbctl_config_vars[] = {
 };
 const size_t sb_sbctl_config_vars_n = sizeof sb_sbctl_config_vars / sizeof sb_sbctl_config_vars[0];
 
-static int
-s_set(const char *text)
-{
-    return text != NULL && *text != '\0';
-}
-
 void
 sb_sbctl_release(sb_sbctl_t *ctl)
 {
@@ -89,7 +83,7 @@ sb_sbctl_db(sb_sbctl_t *ctl)
 {
     if (ctl->db != NULL)
         return SB_SBCTL_OK;
-    if (!s_set(ctl->conf->database_url))
+    if (!sb_config_is_set(ctl->conf->database_url))
         return sb_sbctl_fail(ctl, SB_SBCTL_USAGE, "DATABASE_URL is not set");
     sb_err_t err = {0};
     ctl->db = sb_renewer_db_connect(ctl->conf->database_url, "sbctl", 60000, &err);
@@ -104,7 +98,7 @@ sb_sbctl_box(sb_sbctl_t *ctl)
     if (ctl->box_loaded)
         return SB_SBCTL_OK;
     ctl->box_loaded = 1;
-    if (!s_set(ctl->conf->secret_key))
+    if (!sb_config_is_set(ctl->conf->secret_key))
         return SB_SBCTL_OK;
     sb_err_t err = {0};
     ctl->box = sb_secretbox_new(ctl->conf->secret_key, &err);
@@ -119,7 +113,8 @@ sb_sbctl_rc(sb_sbctl_t *ctl)
     if (ctl->rc != NULL)
         return SB_SBCTL_OK;
     const sb_sbctl_config_t *c = ctl->conf;
-    if (!s_set(c->rc_client_id) || !s_set(c->rc_client_secret) || !s_set(c->rc_jwt))
+    if (!sb_config_is_set(c->rc_client_id) || !sb_config_is_set(c->rc_client_secret) ||
+        !sb_config_is_set(c->rc_jwt))
         return sb_sbctl_fail(ctl, SB_SBCTL_USAGE,
                              "RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET and RINGCENTRAL_JWT "
                              "must be set for subscription commands");
@@ -140,7 +135,7 @@ sb_sbctl_gmail(sb_sbctl_t *ctl)
     if (ctl->gw != NULL)
         return SB_SBCTL_OK;
     const sb_sbctl_config_t *c = ctl->conf;
-    if (!s_set(c->google_client_id))
+    if (!sb_config_is_set(c->google_client_id))
         return sb_sbctl_fail(ctl, SB_SBCTL_USAGE, "GOOGLE_CLIENT_ID is not set");
     sb_gmail_watch_opts_t opts = {.api_base_url = c->gmail_base_url,
                                   .token_url = c->google_token_url,

@@ -8,12 +8,6 @@
 #include "verifier.h"
 #include "sb_banned.h"
 
-static int
-s_set(const char *value)
-{
-    return value != NULL && value[0] != '\0';
-}
-
 // Say loudly, once, what the configuration lets through (SPEC "Verification").
 static void
 s_warn_weak_config(const sb_verifier_config_t *conf)
@@ -22,14 +16,15 @@ s_warn_weak_config(const sb_verifier_config_t *conf)
     if (conf->allow_unverified)
         sb_log_warn(NULL, "SWITCHBOARD_ALLOW_UNVERIFIED is on: events of a source with no "
                           "verification configured are accepted unverified (development only)");
-    if (!s_set(conf->rc_verification_token) && !s_set(conf->rc_webhook_secret))
+    if (!sb_config_is_set(conf->rc_verification_token) &&
+        !sb_config_is_set(conf->rc_webhook_secret))
         sb_log_warn(NULL, "no RingCentral verification configured: RingCentral events will be %s",
                     fate);
-    else if (!s_set(conf->rc_verification_token))
+    else if (!sb_config_is_set(conf->rc_verification_token))
         sb_log_warn(NULL,
                     "RINGCENTRAL_WEBHOOK_SECRET is set but RINGCENTRAL_VERIFICATION_TOKEN is "
                     "not: RingCentral itself sends no signature, its events will be rejected");
-    if (!s_set(conf->gmail_push_token))
+    if (!sb_config_is_set(conf->gmail_push_token))
         sb_log_warn(NULL, "no Gmail push verification configured: Gmail pushes will be %s", fate);
 }
 

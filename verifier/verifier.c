@@ -74,12 +74,6 @@ const size_t sb_verifier_config_vars_n =
 typedef int(s_verify_fn)(const sb_verifier_config_t *conf, sb_google_verifier_t *google,
                          const json_t *headers, const sb_envelope_t *env, const char **reason);
 
-static int
-s_configured(const char *secret)
-{
-    return secret != NULL && secret[0] != '\0';
-}
-
 static const char *
 s_header(const json_t *headers, const char *name)
 {
@@ -179,12 +173,12 @@ s_verify_gmail_push(const sb_verifier_config_t *conf, sb_google_verifier_t *goog
                     const json_t *headers, const sb_envelope_t *env, const char **reason)
 {
     (void)env;
-    if (!s_configured(conf->gmail_push_token) && google == NULL) {
+    if (!sb_config_is_set(conf->gmail_push_token) && google == NULL) {
         *reason = conf->allow_unverified ? "unverified_allowed" : "no_verification_configured";
         return conf->allow_unverified ? 0 : -1;
     }
     const char *token_reason = NULL, *jwt_reason = NULL;
-    if (s_configured(conf->gmail_push_token)) {
+    if (sb_config_is_set(conf->gmail_push_token)) {
         char *token = sb_verifier_query_param(s_header(headers, ":query"), "token");
         int ok = sb_verifier_secret_equal(conf->gmail_push_token, token);
         free(token);
@@ -248,7 +242,7 @@ s_holds_secret(const sb_verifier_config_t *conf, const char *text)
         strchr(text, '%') || strchr(text, '+') ? s_url_decode(text, strlen(text)) : NULL;
     int found = 0;
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0] && !found; i++)
-        found = s_configured(secrets[i]) &&
+        found = sb_config_is_set(secrets[i]) &&
                 (strstr(text, secrets[i]) || (decoded && strstr(decoded, secrets[i])));
     free(decoded);
     return found;
@@ -373,7 +367,7 @@ sb_verifier_new(const sb_verifier_config_t *conf, sb_err_t *err)
     self->conf = conf;
     self->instance = sb_stage_instance(conf->instance_id);
     s_metrics_register(self);
-    if (s_configured(conf->gmail_push_audience)) {
+    if (sb_config_is_set(conf->gmail_push_audience)) {
         self->google = sb_google_verifier_new(conf->google_jwks_file, conf->google_jwks_url,
                                               conf->gmail_push_audience,
                                               conf->gmail_push_account, err);
@@ -389,14 +383,14 @@ sb_verifier_new(const sb_verifier_config_t *conf, sb_err_t *err)
     if (self->push == NULL)
         goto fail;
     zsock_set_sndtimeo(self->push, S_SEND_TIMEOUT_MS);
-    if (s_configured(conf->ack_endpoint)) {
+    if (sb_config_is_set(conf->ack_endpoint)) {
         self->pub = sb_stage_heartbeat_socket(conf->ack_endpoint, self->metrics, &self->pub_mon,
                                               &self->pub_peers, err);
         if (self->pub == NULL)
             goto fail;
     }
     self->poller = zpoller_new(self->pull, NULL);
-    if (s_configured(conf->metrics_listen)) {
+    if (sb_config_is_set(conf->metrics_listen)) {
         self->server = sb_metrics_serve(self->metrics, conf->metrics_listen, "verifier", err);
         if (self->server == NULL)
             goto fail;

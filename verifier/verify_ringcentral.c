@@ -18,12 +18,6 @@
 #define S_SIG_PREFIX "sha256=" // GitHub-style prefix, case-insensitive
 
 static int
-s_configured(const char *secret)
-{
-    return secret != NULL && secret[0] != '\0';
-}
-
-static int
 s_base64_char(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
@@ -77,7 +71,7 @@ s_decode_signature(const char *signature, unsigned char out[S_DIGEST_BYTES])
 int
 sb_verify_hmac_sha256(const char *secret, const void *body, size_t body_len, const char *signature)
 {
-    if (!s_configured(secret) || signature == NULL)
+    if (!sb_config_is_set(secret) || signature == NULL)
         return -1;
     unsigned char given[S_DIGEST_BYTES];
     if (s_decode_signature(signature, given) != 0)
@@ -101,11 +95,11 @@ s_rejection(const sb_verify_ringcentral_keys_t *keys, const char *token, const c
 {
     int has_token = token != NULL && token[0] != '\0';
     int has_signature = signature != NULL && signature[0] != '\0';
-    if (s_configured(keys->verification_token) && has_token)
+    if (sb_config_is_set(keys->verification_token) && has_token)
         return "bad_verification_token";
-    if (s_configured(keys->webhook_secret) && has_signature)
+    if (sb_config_is_set(keys->webhook_secret) && has_signature)
         return "bad_signature";
-    if (s_configured(keys->verification_token))
+    if (sb_config_is_set(keys->verification_token))
         return "missing_verification_token";
     return "missing_signature";
 }
@@ -114,8 +108,8 @@ int
 sb_verify_ringcentral(const sb_verify_ringcentral_keys_t *keys, const char *token,
                       const char *signature, const void *body, size_t body_len, const char **reason)
 {
-    int token_on = s_configured(keys->verification_token);
-    int secret_on = s_configured(keys->webhook_secret);
+    int token_on = sb_config_is_set(keys->verification_token);
+    int secret_on = sb_config_is_set(keys->webhook_secret);
     if (!token_on && !secret_on) {
         *reason = keys->allow_unverified ? "unverified_allowed" : "no_verification_configured";
         return keys->allow_unverified ? 0 : -1;

@@ -536,6 +536,15 @@ START_TEST(stage_checks_pass_or_name_the_variable)
 }
 END_TEST
 
+START_TEST(is_set_means_not_null_and_not_empty)
+{
+    ck_assert(!sb_config_is_set(NULL));
+    ck_assert(!sb_config_is_set(""));
+    ck_assert(sb_config_is_set("x"));
+    ck_assert(sb_config_is_set(" "));
+}
+END_TEST
+
 static Suite *
 sb_config_suite(void)
 {
@@ -559,6 +568,7 @@ sb_config_suite(void)
     tcase_add_test(tc, args_version_prints_version_and_returns_1);
     tcase_add_test(tc, args_unknown_is_an_error_2);
     tcase_add_test(tc, stage_checks_pass_or_name_the_variable);
+    tcase_add_test(tc, is_set_means_not_null_and_not_empty);
     suite_add_tcase(s, tc);
     return s;
 }
