@@ -55,9 +55,13 @@ BENCH_TMP=
 declare -A BENCH_PID=()   # name -> pid of each process started here
 declare -A BENCH_GROUP=() # names started with setsid: their whole group is stopped (workers)
 
-# bench_init: the temp dir (on the normal disk, readable by the postgres user) and the
-# traps that stop everything on exit.
+# bench_init: the Debian packages, the temp dir (on the normal disk, readable by the
+# postgres user) and the traps that stop everything on exit.
 bench_init() {
+    # The baselines and the load: installed like the build's packages (as root), or the
+    # exact apt-get line is printed.
+    SB_DEPS+=(wrk nginx-light python3-fastapi python3-uvicorn python3-asyncpg)
+    sb_ensure_deps
     trap s_bench_cleanup EXIT
     trap 'exit 130' INT TERM
     BENCH_TMP=$(mktemp -d /var/tmp/sb-bench.XXXXXX)
