@@ -23,9 +23,10 @@ s_on_signal(int signo)
         s_on_stop();
 }
 
-// Our own handlers, not CZMQ's (which would only set zsys_interrupted and make every
-// socket call fail at once instead of letting the stage drain), and without SA_RESTART:
-// a blocking poll, sleep or ZeroMQ call returns EINTR, so the loop sees the stop at once.
+// Our own handlers, not CZMQ's: those would only set zsys_interrupted, which the stage
+// loops do not watch and which makes zpoller and zloop give up instead of draining. No
+// SA_RESTART: a blocking poll, sleep or ZeroMQ call returns EINTR, so the loop sees the
+// stop at once.
 static void
 s_signals_install(void (*on_stop)(void))
 {
