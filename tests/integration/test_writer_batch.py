@@ -17,8 +17,10 @@ log that a batch of plain SMS is one statement whatever its size."""
 import json
 import os
 import re
+import select
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -224,7 +226,14 @@ def setup(ctx):
 
 def notifications(conn):
     """What a LISTEN communications connection heard: [(op, external_id)] in order."""
-    conn.poll()
+    # Notifications arrive after the commits, asynchronously: read until none came for
+    # half a second (a single poll missed most of them on a loaded machine).
+    deadline, quiet_since, seen = time.monotonic() + 15, time.monotonic(), 0
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < 0.5:
+        select.select([conn], [], [], 0.1)
+        conn.poll()
+        if len(conn.notifies) != seen:
+            seen, quiet_since = len(conn.notifies), time.monotonic()
     heard = [json.loads(n.payload) for n in conn.notifies]
     keys = dict(rows(conn, "SELECT id, external_id FROM communications"))
     return [(n["op"], keys.get(n["id"])) for n in heard]
