@@ -14,6 +14,7 @@
 #include "db_batch.h"
 #include "sb_log.h"
 #include "sb_mem.h"
+#include "sb_time.h"
 #include "sb_banned.h"
 
 #define SB_DB_POLL_MS 100 // connect: how often tick() runs while waiting for the server
@@ -233,14 +234,6 @@ sb_db_classify(const PGconn *conn, const PGresult *res)
     return SB_DB_DATA; // 22 data exception, 23 constraint, 42 schema, XX ...
 }
 
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 s_prepare(PGconn *conn, const char *name, const char *sql, int n, const Oid *types, sb_err_t *err)
 {
@@ -310,7 +303,7 @@ s_prepare_all(sb_db_t *self, sb_err_t *err)
 static int
 s_poll_connect(PGconn *conn, sb_db_tick_fn tick, void *arg, sb_err_t *err)
 {
-    int64_t deadline = s_now_ms() + SB_DB_CONNECT_TIMEOUT_MS;
+    int64_t deadline = sb_mono_ms() + SB_DB_CONNECT_TIMEOUT_MS;
     PostgresPollingStatusType st = PGRES_POLLING_WRITING; // as the libpq manual says
     while (st != PGRES_POLLING_OK) {
         if (st == PGRES_POLLING_FAILED) {
@@ -333,7 +326,7 @@ s_poll_connect(PGconn *conn, sb_db_tick_fn tick, void *arg, sb_err_t *err)
             sb_err_set(err, EINTR, "could not connect to the database");
             return -1;
         }
-        if (s_now_ms() > deadline) {
+        if (sb_mono_ms() > deadline) {
             sb_err_set(err, 0, "could not connect to the database: timeout after %d ms",
                        SB_DB_CONNECT_TIMEOUT_MS);
             return -1;

@@ -20,6 +20,7 @@
 #include "sb_envelope.h"
 #include "sb_log.h"
 #include "sb_mem.h"
+#include "sb_time.h"
 #include "sb_banned.h"
 
 #define SB_WRITER_STEP_MS 50  // sleep slice while backing off: heartbeats keep going
@@ -99,14 +100,6 @@ struct sb_writer {
     sb_histogram_t *commit_seconds;
     sb_gauge_t *db_up;
 };
-
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static double
 s_now_s(void)
@@ -259,7 +252,7 @@ sb_writer_destroy(sb_writer_t **self_p)
 static void
 s_tick(sb_writer_t *self)
 {
-    int64_t now = s_now_ms();
+    int64_t now = sb_mono_ms();
     sb_err_t why = {0};
     if (sb_resolver_refresh(self->pub_peers, &why) != 0)
         sb_log_warn(NULL, "ACK_ENDPOINT: %s", why.msg);
@@ -317,9 +310,9 @@ s_backoff(sb_writer_t *self, volatile sig_atomic_t *stop)
     self->rng ^= self->rng << 17;
     int64_t span = self->backoff_ms / 2;
     int64_t wait = self->backoff_ms - span / 2 + (int64_t)(self->rng % (uint64_t)(span + 1));
-    int64_t until = s_now_ms() + wait;
+    int64_t until = sb_mono_ms() + wait;
     while (!*stop) {
-        int64_t left = until - s_now_ms();
+        int64_t left = until - sb_mono_ms();
         if (left <= 0)
             break;
         struct timespec ts = {0, (left < SB_WRITER_STEP_MS ? left : SB_WRITER_STEP_MS) * 1000000L};
@@ -431,9 +424,9 @@ s_fill(sb_writer_t *self, int wait_ms)
     if (zpoller_wait(self->poller, wait_ms) == NULL)
         return; // timeout or signal
     s_drain(self);
-    int64_t until = s_now_ms() + SB_WRITER_LINGER_MS;
+    int64_t until = sb_mono_ms() + SB_WRITER_LINGER_MS;
     while (!s_full(self)) {
-        int64_t left = until - s_now_ms();
+        int64_t left = until - sb_mono_ms();
         if (left <= 0 || zpoller_wait(self->poller, (int)left) == NULL)
             break;
         s_drain(self);
