@@ -57,8 +57,8 @@ const sb_config_var_t sb_verifier_config_vars[] = {
      "aud of the Pub/Sub push OIDC token; setting it turns the JWT check on"},
     {"GMAIL_PUSH_SERVICE_ACCOUNT", SB_CONFIG_STRING, SB_OFF(gmail_push_account), NULL, 0, 0, 0,
      "when set, the token's email claim must be this (and verified)"},
-    {"GOOGLE_JWKS_URL", SB_CONFIG_STRING, SB_OFF(google_jwks_url), SB_GOOGLE_JWKS_URL_DEFAULT, 0,
-     0, 0, "where Google's signing keys are fetched"},
+    {"GOOGLE_JWKS_URL", SB_CONFIG_STRING, SB_OFF(google_jwks_url), SB_GOOGLE_JWKS_URL_DEFAULT, 0, 0,
+     0, "where Google's signing keys are fetched"},
     {"GOOGLE_JWKS_FILE", SB_CONFIG_STRING, SB_OFF(google_jwks_file), NULL, 0, 0, 0,
      "read the signing keys from this file instead of GOOGLE_JWKS_URL"},
     {"SWITCHBOARD_ALLOW_UNVERIFIED", SB_CONFIG_BOOL, SB_OFF(allow_unverified), "0", 0, 0, 0,
@@ -368,9 +368,9 @@ sb_verifier_new(const sb_verifier_config_t *conf, sb_err_t *err)
     self->instance = sb_stage_instance(conf->instance_id);
     s_metrics_register(self);
     if (sb_config_is_set(conf->gmail_push_audience)) {
-        self->google = sb_google_verifier_new(conf->google_jwks_file, conf->google_jwks_url,
-                                              conf->gmail_push_audience,
-                                              conf->gmail_push_account, err);
+        self->google =
+            sb_google_verifier_new(conf->google_jwks_file, conf->google_jwks_url,
+                                   conf->gmail_push_audience, conf->gmail_push_account, err);
         if (self->google == NULL)
             goto fail;
     }
