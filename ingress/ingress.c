@@ -144,7 +144,8 @@ s_open_sockets(sb_ingress_t *self, sb_err_t *err)
     // Queue only to verifiers whose connection is up: a dead replica's pipe would hold
     // events until their redelivery delay.
     zsock_set_immediate(self->push, 1);
-    zsock_set_rcvhwm(self->acks, 0); // acks are small; never drop one at a high-water mark
+    zsock_set_rcvhwm(self->acks, 0);   // acks are small; never drop one at a high-water mark
+    zsock_set_rcvtimeo(self->acks, 0); // s_take_backmsgs reads until there is nothing more
     self->push_peers = sb_resolver_new(self->push, self->conf->push_endpoint, err);
     if (self->push_peers == NULL)
         return -1;
@@ -401,11 +402,12 @@ s_flush_done(sb_ingress_t *self)
     }
 }
 
-// The syncer answered: account for the flush and start the next group at once.
+// The syncer answered (the poll said so): account for the flush and start the next
+// group at once.
 static void
 s_take_syncer(sb_ingress_t *self)
 {
-    if (!self->flushing || !(zsock_events(zactor_sock(self->syncer)) & ZMQ_POLLIN))
+    if (!self->flushing)
         return;
     zsock_wait(self->syncer);
     s_flush_done(self);
@@ -416,14 +418,14 @@ s_take_syncer(sb_ingress_t *self)
 static void
 s_take_backmsgs(sb_ingress_t *self)
 {
+    // Called when the poll saw something; the socket's receive timeout is 0, so the loop
+    // ends at the first receive that finds nothing (no ZMQ_EVENTS query per message: each
+    // costs a poll(2) in libzmq).
     for (;;) {
-        zsock_t *sub = self->acks;
-        if (!(zsock_events(sub) & ZMQ_POLLIN))
-            return;
         sb_err_t err = {0};
-        sb_backmsg_t *msg = sb_backmsg_recv(sub, &err);
+        sb_backmsg_t *msg = sb_backmsg_recv(self->acks, &err);
         if (msg == NULL) {
-            if (err.code == EINTR)
+            if (err.code == EINTR) // nothing more (EAGAIN) or a signal
                 return;
             sb_log_warn(NULL, "%s", err.msg);
             continue;
@@ -508,11 +510,13 @@ s_turn(sb_ingress_t *self, int fd, int64_t wait_ms)
     if (zmq_poll(items, 3, (long)wait_ms) < 0 && errno != EINTR)
         sb_log_error(NULL, "zmq_poll failed: %s", zmq_strerror(errno));
     MHD_run(self->httpd);
-    s_take_syncer(self);
+    if (items[2].revents & ZMQ_POLLIN)
+        s_take_syncer(self);
     if (self->waiting && !self->flushing)
         s_flush_start(self);
     MHD_run(self->httpd); // send the answers of a finished group now, not next turn
-    s_take_backmsgs(self);
+    if (items[1].revents & ZMQ_POLLIN)
+        s_take_backmsgs(self);
 }
 
 int
