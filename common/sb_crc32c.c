@@ -1,14 +1,47 @@
-/* sb_crc32c - software CRC-32C, slice-by-8 (Intel's "slicing-by-8"; the same tables as
- * PostgreSQL's pg_crc32c_sb8.c). The 8 KiB of tables are built once on first use. */
+/* sb_crc32c - CRC-32C: the SSE 4.2 crc32 instruction where the CPU has it (as
+ * PostgreSQL's pg_crc32c_sse42.c), else software slice-by-8 (Intel's "slicing-by-8"; the
+ * same tables as PostgreSQL's pg_crc32c_sb8.c). The choice and the 8 KiB of tables are
+ * made once, on first use. */
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 #include "sb_crc32c.h"
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <nmmintrin.h>
+#define SB_CRC32C_X86 1
+#endif
 #include "sb_banned.h"
 
 #define SB_CRC32C_POLY 0x82F63B78u // 0x1EDC6F41 bit-reversed, for the LSB-first form
 
 static uint32_t s_table[8][256]; // s_table[k][b]: CRC of byte b followed by k zero bytes
 static pthread_once_t s_once = PTHREAD_ONCE_INIT;
+
+typedef uint32_t (*s_crc_fn)(uint32_t crc, const void *data, size_t len);
+static s_crc_fn s_impl = sb_crc32c_sw;
+
+#ifdef SB_CRC32C_X86
+// 8 bytes per instruction; x86 is little-endian, so the load order matches the
+// reflected CRC's byte order. The spool checksums every record: this was 1-2 % of the
+// ingress's CPU in software.
+__attribute__((target("sse4.2"))) static uint32_t
+s_crc32c_sse42(uint32_t crc, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t c = ~crc;
+    while (len >= 8) {
+        uint64_t v;
+        memcpy(&v, p, sizeof v);
+        c = _mm_crc32_u64(c, v);
+        p += 8;
+        len -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (len--)
+        c32 = _mm_crc32_u8(c32, *p++);
+    return ~c32;
+}
+#endif
 
 static void
 s_build_tables(void)
@@ -22,10 +55,28 @@ s_build_tables(void)
     for (uint32_t b = 0; b < 256; b++)
         for (int k = 1; k < 8; k++)
             s_table[k][b] = (s_table[k - 1][b] >> 8) ^ s_table[0][s_table[k - 1][b] & 0xFF];
+#ifdef SB_CRC32C_X86
+    if (__builtin_cpu_supports("sse4.2"))
+        s_impl = s_crc32c_sse42;
+#endif
 }
 
 uint32_t
 sb_crc32c(uint32_t crc, const void *data, size_t len)
+{
+    pthread_once(&s_once, s_build_tables);
+    return s_impl(crc, data, len);
+}
+
+int
+sb_crc32c_hardware(void)
+{
+    pthread_once(&s_once, s_build_tables);
+    return s_impl != sb_crc32c_sw;
+}
+
+uint32_t
+sb_crc32c_sw(uint32_t crc, const void *data, size_t len)
 {
     pthread_once(&s_once, s_build_tables);
     const unsigned char *p = data;
