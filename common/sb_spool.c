@@ -110,6 +110,9 @@ struct sb_spool {
     double srtt_ms;         // smoothed push-to-ack time (RFC 6298), once have_rtt
     double rttvar_ms;       // its mean deviation
     bool have_rtt;          // an ack of a record pushed once has been seen
+    double ack_rate;        // acks per second, smoothed over 1 s buckets; 0: unknown
+    int64_t rate_start_ms;  // start of the current bucket (0: none yet)
+    uint32_t rate_count;    // acks in it
     bool held;              // sb_spool_hold: pushed records are not redelivered
     s_segment_t **segs;     // by name; the last one is the active segment
     size_t n_segs;          // entries used in segs
@@ -1131,13 +1134,54 @@ sb_spool_rto_ms(const sb_spool_t *self)
     return rto;
 }
 
+// The queue ahead of a record pushed now: what is already pushed and unacked, drained at
+// the measured ack rate (Little's law), twice over; at most 6 x base_ms. A slow but
+// steady database (acks arriving slower than pushed events wait) raises the first wait
+// before any ack is late, where srtt only follows once they are. 0 while no ack came in
+// the last 5 s: a stage that stopped acking must not delay what its crash lost.
 static int64_t
-s_backoff_ms(const sb_spool_t *self, uint32_t attempts)
+s_queue_ms(const sb_spool_t *self, int64_t now_ms)
 {
-    int64_t first = sb_spool_rto_ms(self);
+    if (self->ack_rate <= 0 || now_ms - self->rate_start_ms > 5000)
+        return 0;
+    double ms = 2000.0 * (double)self->pushed / self->ack_rate;
+    double cap = 6.0 * (double)self->base_ms;
+    return (int64_t)(ms < cap ? ms : cap);
+}
+
+int64_t
+sb_spool_first_wait_ms(const sb_spool_t *self, int64_t now_ms)
+{
+    assert(self);
+    int64_t rto = sb_spool_rto_ms(self), queue = s_queue_ms(self, now_ms);
+    return queue > rto ? queue : rto;
+}
+
+static int64_t
+s_backoff_ms(const sb_spool_t *self, uint32_t attempts, int64_t now_ms)
+{
+    int64_t first = sb_spool_first_wait_ms(self, now_ms);
     if (attempts >= 62 || first > (self->max_ms >> attempts))
         return self->max_ms;
     return first << attempts;
+}
+
+// One ack of a pushed record, for the ack rate of s_queue_ms.
+static void
+s_rate_count(sb_spool_t *self, int64_t now_ms)
+{
+    if (now_ms < 0)
+        return;
+    if (self->rate_start_ms == 0 || now_ms < self->rate_start_ms)
+        self->rate_start_ms = now_ms;
+    self->rate_count++;
+    int64_t span = now_ms - self->rate_start_ms;
+    if (span >= 1000) {
+        double r = (double)self->rate_count * 1000.0 / (double)span;
+        self->ack_rate = self->ack_rate > 0 ? 0.5 * self->ack_rate + 0.5 * r : r;
+        self->rate_count = 0;
+        self->rate_start_ms = now_ms;
+    }
 }
 
 // One push-to-ack time. Karn's rule: only records pushed once count, since the ack of a
@@ -1171,7 +1215,7 @@ s_mark_pushed(sb_spool_t *self, s_entry_t *e, int64_t now_ms)
         self->pushed++;
     } else if (e->attempts < UINT32_MAX)
         e->attempts++;
-    int64_t wait = s_backoff_ms(self, e->attempts);
+    int64_t wait = s_backoff_ms(self, e->attempts, now_ms);
     e->wait_ms = wait < (int64_t)UINT32_MAX ? (uint32_t)wait : UINT32_MAX;
     e->due_ms = now_ms + (int64_t)e->wait_ms;
     if (e->due_ms < self->due_floor)
@@ -1193,8 +1237,10 @@ sb_spool_ack(sb_spool_t *self, uint64_t seq, int64_t now_ms)
     assert(self);
     bool found;
     const s_entry_t *e = s_find(self, seq);
-    if (e != NULL && !e->acked)
+    if (e != NULL && !e->acked) {
         s_rtt_sample(self, e, now_ms);
+        s_rate_count(self, now_ms);
+    }
     s_segment_t *emptied = s_index_ack(self, seq, &found);
     if (!found || self->failed) // a failed spool writes nothing more
         return found ? 1 : 0;

@@ -42,6 +42,10 @@ void sb_spool_set_redelivery(sb_spool_t *self, int64_t base_ms, int64_t max_ms);
 // The first wait after a push: max(base_ms, srtt + 4 x rttvar) of the push-to-ack times
 // measured by sb_spool_ack (RFC 6298, Karn's rule), at most max_ms.
 int64_t sb_spool_rto_ms(const sb_spool_t *self);
+// The first wait of a record pushed at now_ms: the timeout above, or longer when the
+// records already pushed need longer to drain at the measured ack rate (2 x pushed / rate,
+// at most 6 x base_ms; only while acks keep coming).
+int64_t sb_spool_first_wait_ms(const sb_spool_t *self, int64_t now_ms);
 // While held, records already pushed are not redelivered (never-pushed ones still are):
 // the owner holds while downstream reports that it is queueing, not losing, events
 // (no writer reaches the database). Releasing restarts their clocks at now_ms.

@@ -108,7 +108,8 @@ s_register_metrics(sb_ingress_t *self)
                                     "torn or corrupt records skipped at start", "");
     self->g_rto = sb_metrics_gauge(m, "sb_redelivery_timeout_seconds",
                                    "first redelivery wait: max(REDELIVER_AFTER_MS, "
-                                   "srtt + 4 rttvar of push-to-ack times)",
+                                   "srtt + 4 rttvar of push-to-ack times, the queue "
+                                   "ahead at the ack rate)",
                                    "");
     self->g_held = sb_metrics_gauge(m, "sb_redelivery_held",
                                     "1 while pushed events are not redelivered because "

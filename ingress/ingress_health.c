@@ -73,7 +73,7 @@ sb_ingress_gauges_update(sb_ingress_t *self, int64_t now_ms)
     sb_gauge_set(self->g_bytes, (double)sb_spool_bytes(self->spool));
     sb_gauge_set(self->g_oldest, oldest ? (double)(now_ms - oldest) / 1000.0 : 0.0);
     sb_gauge_set(self->g_torn, (double)sb_spool_torn(self->spool));
-    sb_gauge_set(self->g_rto, (double)sb_spool_rto_ms(self->spool) / 1000.0);
+    sb_gauge_set(self->g_rto, (double)sb_spool_first_wait_ms(self->spool, now_ms) / 1000.0);
     sb_gauge_set(self->g_stage_up[0], s_stage_state(self, "verifier", now_ms).alive);
     sb_gauge_set(self->g_stage_up[1], s_stage_state(self, "writer", now_ms).alive);
     sb_gauge_set(self->g_stage_up[2], s_stage_state(self, "enricher", now_ms).alive);

@@ -775,6 +775,51 @@ START_TEST(slow_acks_raise_the_redelivery_timeout)
 }
 END_TEST
 
+// A slow, steady database: acks at 250/s while thousands are pushed. The first wait
+// covers the queue ahead (Little's law) before any ack is late; with no acks for 5 s
+// it falls back to the timeout.
+START_TEST(queue_ahead_at_the_ack_rate_raises_the_first_wait)
+{
+    sb_spool_t *spool = open_spool(0);
+    sb_spool_set_redelivery(spool, 1000, 100000);
+    enum { N = 3000 };
+    uint64_t *seqs = sb_xcalloc(N, sizeof *seqs);
+    for (int i = 0; i < N; i++)
+        seqs[i] = append(spool, "m");
+    sync_ok(spool);
+    for (int i = 0; i < N; i++)
+        sb_spool_sent(spool, seqs[i], 0);
+    ck_assert_int_eq(sb_spool_first_wait_ms(spool, 0), 1000); // no rate yet
+    // 250 acks a second for 4 s, each acked ~100 ms after its push: srtt stays small.
+    for (int i = 0; i < 1000; i++)
+        sb_spool_ack(spool, seqs[i], 4 * i);
+    size_t pushed = sb_spool_pushed(spool); // 2,000 left
+    ck_assert_uint_eq(pushed, 2000);
+    int64_t w = sb_spool_first_wait_ms(spool, 4000);
+    ck_assert_int_ge(w, 6000); // capped at 6 x base; 2 x 2,000 / 250 = 16 s
+    ck_assert_int_le(w, 6000);
+    sb_spool_set_redelivery(spool, 10000, 100000);
+    w = sb_spool_first_wait_ms(spool, 4000);
+    ck_assert_int_ge(w, 15000); // 2 x 2,000 / ~250 per s
+    ck_assert_int_le(w, 17000);
+    // No ack for more than 5 s: the estimate is stale, the timeout rules again.
+    ck_assert_int_eq(sb_spool_first_wait_ms(spool, 4000 + 5001), sb_spool_rto_ms(spool));
+    // A record pushed now is not due before that wait (the others acked meanwhile).
+    uint64_t c = append(spool, "c");
+    sync_ok(spool);
+    sb_spool_sent(spool, c, 4000);
+    for (int i = 1000; i < N; i++)
+        sb_spool_ack(spool, seqs[i], 4000);
+    seen_t seen = {0};
+    ck_assert_int_eq(due(spool, 4000 + 14000, 1, &seen), 0);
+    ck_assert_int_eq(due(spool, 4000 + w + 100, 1, &seen), 1); // c counted itself too
+    ck_assert_uint_eq(seen.seqs[0], c);
+    seen_release(&seen);
+    free(seqs);
+    sb_spool_destroy(&spool);
+}
+END_TEST
+
 START_TEST(hold_keeps_pushed_records_and_restarts_their_clocks)
 {
     sb_spool_t *spool = open_spool(0);
@@ -1077,6 +1122,7 @@ sb_spool_suite(void)
     tcase_add_test(tc, redelivery_backs_off_with_fake_time);
     tcase_add_test(tc, slow_acks_raise_the_redelivery_timeout);
     tcase_add_test(tc, hold_keeps_pushed_records_and_restarts_their_clocks);
+    tcase_add_test(tc, queue_ahead_at_the_ack_rate_raises_the_first_wait);
     tcase_add_test(tc, due_respects_max_and_refusals);
     tcase_add_test(tc, ack_from_inside_due_is_safe);
     tcase_add_test(tc, append_past_max_bytes_fails_with_enospc);
