@@ -800,7 +800,7 @@ sb_spool_new(const char *dir, uint64_t max_bytes, sb_err_t *err)
     // Only a corrupt segment gets here (2^62 events at 10^6/s take 146,000 years): a new
     // segment named at or past the limit would be ignored by the next open, and its seqs
     // handed out again (found by fuzz/fuzz_spool.c).
-    if (self->next_seq >= SB_SPOOL_SEQ_LIMIT) {
+    if (self->next_seq >= SB_SPOOL_SEQ_LIMIT - 1) { // the same bound as sb_spool_append
         sb_err_set(err, ERANGE,
                    "spool \"%s\" holds sequence numbers near 2^62: corrupt segments? Move "
                    "the directory away to start a new spool",
