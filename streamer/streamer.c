@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -77,7 +78,8 @@ struct sb_streamer {
     pthread_t listener;               // the LISTEN connection
     int listener_started;
     atomic_int stop;                     // the LISTEN thread ends
-    atomic_long clients;                 // open streams
+    long clients;                        // open streams, under clients_lock
+    pthread_mutex_t clients_lock;        // count and gauge change together
     sb_metrics_t *metrics;               //
     sb_metrics_server_t *metrics_server; //
     sb_gauge_t *clients_gauge;           // open streams
@@ -270,12 +272,29 @@ s_read(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)n;
 }
 
+// Add delta to the open streams unless that would pass limit (then 0 is returned and
+// nothing changes); the new count otherwise. The gauge is set under the same lock:
+// with an atomic count, two streams closing at once could leave it at the older value.
+static long
+s_clients_add(sb_streamer_t *self, long delta, long limit)
+{
+    pthread_mutex_lock(&self->clients_lock);
+    long n = self->clients + delta;
+    if (n > limit) {
+        n = 0;
+    } else {
+        self->clients = n;
+        sb_gauge_set(self->clients_gauge, (double)n);
+    }
+    pthread_mutex_unlock(&self->clients_lock);
+    return n;
+}
+
 static void
 s_client_free(void *cls)
 {
     s_client_t *c = cls;
-    long left = atomic_fetch_sub(&c->self->clients, 1) - 1;
-    sb_gauge_set(c->self->clients_gauge, (double)left);
+    s_clients_add(c->self, -1, LONG_MAX);
     free(c->pending);
     free(c);
 }
@@ -314,14 +333,11 @@ s_stream(sb_streamer_t *self, struct MHD_Connection *conn)
     if (customer < 0)
         return s_answer(conn, MHD_HTTP_BAD_REQUEST,
                         "{\"error\":\"customer_id must be a positive integer\"}", NULL, NULL);
-    long open = atomic_fetch_add(&self->clients, 1) + 1;
-    if (open > self->conf->max_clients) {
-        atomic_fetch_sub(&self->clients, 1);
+    if (s_clients_add(self, 1, self->conf->max_clients) == 0) {
         sb_counter_add(self->refused, 1);
         return s_answer(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"error\":\"too many streams\"}",
                         MHD_HTTP_HEADER_RETRY_AFTER, "5");
     }
-    sb_gauge_set(self->clients_gauge, (double)open);
     s_client_t *c = sb_xcalloc(1, sizeof *c);
     c->self = self;
     c->customer_id = customer;
@@ -403,6 +419,7 @@ sb_streamer_new(const sb_streamer_config_t *conf, sb_err_t *err)
 {
     sb_streamer_t *self = sb_xcalloc(1, sizeof *self);
     self->conf = conf;
+    pthread_mutex_init(&self->clients_lock, NULL);
     unsigned char rnd[4];
     if (RAND_bytes(rnd, sizeof rnd) != 1) {
         sb_err_set(err, 0, "could not get random bytes for the stream epoch");
@@ -454,6 +471,7 @@ sb_streamer_destroy(sb_streamer_t **self_p)
     sb_metrics_server_destroy(&self->metrics_server);
     sb_metrics_destroy(&self->metrics);
     sb_hub_destroy(&self->hub);
+    pthread_mutex_destroy(&self->clients_lock);
     free(self);
     *self_p = NULL;
 }
