@@ -229,26 +229,35 @@ s_buf_reserve(sb_spool_t *self, size_t n)
 
 // --- I/O, with the test hooks -------------------------------------------------------
 
+// pwrite all n bytes at off. 0, or -1 with errno (EIO when no progress: no spin).
 static int
-s_write_all(sb_spool_t *self, int fd, const unsigned char *p, size_t n)
+s_pwrite_all(int fd, const unsigned char *p, size_t n, uint64_t off)
 {
     while (n > 0) {
-        if (self->fail_write_nth > 0 && --self->fail_write_nth == 0) {
-            errno = EIO;
-            return -1;
-        }
-        ssize_t rc = write(fd, p, n);
+        ssize_t rc = pwrite(fd, p, n, (off_t)off);
         if (rc < 0 && errno == EINTR)
             continue;
         if (rc <= 0) {
             if (rc == 0)
-                errno = EIO; // no progress on a regular file: do not spin
+                errno = EIO;
             return -1;
         }
         p += rc;
+        off += (uint64_t)rc;
         n -= (size_t)rc;
     }
     return 0;
+}
+
+// All n bytes at the start of a new (truncated) file; the write test hook applies.
+static int
+s_write_all(sb_spool_t *self, int fd, const unsigned char *p, size_t n)
+{
+    if (self->fail_write_nth > 0 && --self->fail_write_nth == 0) {
+        errno = EIO;
+        return -1;
+    }
+    return s_pwrite_all(fd, p, n, 0);
 }
 
 // fdatasync for data, fsync for a directory (its entries are what matters there).
@@ -429,14 +438,11 @@ s_compact(sb_spool_t *self)
     self->head = 0;
 }
 
-// Mark seq acked in memory. Returns the segment left without live data, or NULL.
+// Mark the live entry e acked in memory. Returns the segment left without live data, or
+// NULL.
 static s_segment_t *
-s_index_ack(sb_spool_t *self, uint64_t seq, bool *found)
+s_entry_ack(sb_spool_t *self, s_entry_t *e)
 {
-    s_entry_t *e = s_find(self, seq);
-    *found = e != NULL && !e->acked;
-    if (!*found)
-        return NULL;
     e->acked = true;
     self->live--;
     if (e->sent)
@@ -447,6 +453,15 @@ s_index_ack(sb_spool_t *self, uint64_t seq, bool *found)
         return NULL;
     seg->live--;
     return seg->live == 0 ? seg : NULL;
+}
+
+// Mark seq acked in memory, if it is live (*found).
+static s_segment_t *
+s_index_ack(sb_spool_t *self, uint64_t seq, bool *found)
+{
+    s_entry_t *e = s_find(self, seq);
+    *found = e != NULL && !e->acked;
+    return *found ? s_entry_ack(self, e) : NULL;
 }
 
 // --- open: directory, epoch, scan ----------------------------------------------------
@@ -1008,26 +1023,6 @@ sb_spool_sync_begin(sb_spool_t *self, sb_spool_flush_t *flush, sb_err_t *err)
     return 0;
 }
 
-// pwrite all n bytes at off. 0, or -1 with errno (EIO when no progress: no spin).
-static int
-s_pwrite_all(int fd, const unsigned char *p, size_t n, uint64_t off)
-{
-    while (n > 0) {
-        ssize_t rc = pwrite(fd, p, n, (off_t)off);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc <= 0) {
-            if (rc == 0)
-                errno = EIO;
-            return -1;
-        }
-        p += rc;
-        off += (uint64_t)rc;
-        n -= (size_t)rc;
-    }
-    return 0;
-}
-
 int
 sb_spool_flush_write(sb_spool_flush_t *flush)
 {
@@ -1235,13 +1230,14 @@ int
 sb_spool_ack(sb_spool_t *self, uint64_t seq, int64_t now_ms)
 {
     assert(self);
-    bool found;
-    const s_entry_t *e = s_find(self, seq);
-    if (e != NULL && !e->acked) {
+    s_entry_t *e = s_find(self, seq);
+    bool found = e != NULL && !e->acked;
+    s_segment_t *emptied = NULL;
+    if (found) {
         s_rtt_sample(self, e, now_ms);
         s_rate_count(self, now_ms);
+        emptied = s_entry_ack(self, e);
     }
-    s_segment_t *emptied = s_index_ack(self, seq, &found);
     if (!found || self->failed) // a failed spool writes nothing more
         return found ? 1 : 0;
     // Not fsynced here: the ack record goes out with the next group. Losing it in a
