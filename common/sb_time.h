@@ -1,4 +1,4 @@
-/* sb_time - the wall and monotonic clocks in milliseconds, one definition for every stage. */
+/* sb_time - the wall and monotonic clocks, one definition for every stage. */
 #ifndef SB_TIME_H
 #define SB_TIME_H
 #include <stdint.h>
@@ -10,5 +10,9 @@ int64_t sb_wall_ms(void);
 // Milliseconds of CLOCK_MONOTONIC: for timeouts, deadlines and durations within one
 // process, immune to changes of the wall clock.
 int64_t sb_mono_ms(void);
+
+// Seconds of CLOCK_MONOTONIC with their fraction: for measuring durations (histograms,
+// rates).
+double sb_mono_s(void);
 
 #endif

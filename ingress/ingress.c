@@ -327,14 +327,6 @@ s_syncer(zsock_t *pipe, void *arg)
     }
 }
 
-static int64_t
-s_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 // Start making durable everything appended (requests) and acked since the last flush.
 // Nothing to write: finished at once, without the thread.
 static void s_flush_done(sb_ingress_t *self);
@@ -352,7 +344,7 @@ s_flush_start(sb_ingress_t *self)
     }
     self->flushing = 1;
     self->flush_records = self->n_waiting;
-    self->flush_started_ns = s_mono_ns();
+    self->flush_started_s = sb_mono_s();
     if (self->flush.len == 0) {
         s_flush_done(self);
         return;
@@ -379,8 +371,7 @@ s_flush_done(sb_ingress_t *self)
         if (rc != 0)
             sb_log_error(NULL, "spool sync failed, answering 503 until restarted: %s", err.msg);
         if (self->flush.len > 0) {
-            sb_histogram_observe(self->sync_seconds,
-                                 (double)(s_mono_ns() - self->flush_started_ns) / 1e9);
+            sb_histogram_observe(self->sync_seconds, sb_mono_s() - self->flush_started_s);
             sb_histogram_observe(self->sync_records, (double)self->flush_records);
         }
     }

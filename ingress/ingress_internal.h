@@ -48,7 +48,7 @@ struct sb_ingress {
     zactor_t *syncer;          // runs write + fdatasync off the loop thread
     sb_spool_flush_t flush;    // the group being made durable
     int flushing;              // flush is with the syncer
-    int64_t flush_started_ns;  // for sb_spool_sync_seconds
+    double flush_started_s;    // for sb_spool_sync_seconds
     size_t flush_records;      // requests covered by the flush in flight
     struct MHD_Response *ok;   // shared 200 response
     struct MHD_Response *busy; // shared 503 response with Retry-After

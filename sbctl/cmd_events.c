@@ -20,6 +20,7 @@
 #include "renewer_db.h"
 #include "sbctl.h"
 #include "sb_mem.h"
+#include "sb_time.h"
 #include "sb_banned.h"
 
 #define S_PROGRESS_EVERY_S 1.0 // a progress line this often during a replay
@@ -219,18 +220,10 @@ typedef struct {
     int tty;               // stderr is a terminal: one line, rewritten
 } s_replay_t;
 
-static double
-s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 s_progress(s_replay_t *r, int final)
 {
-    double now = s_now();
+    double now = sb_mono_s();
     if (!r->progress || (!final && now - r->last < S_PROGRESS_EVERY_S))
         return;
     r->last = now;
@@ -426,7 +419,7 @@ sb_sbctl_replay(sb_sbctl_t *ctl, int argc, char **argv)
         return rc;
     s_replay_t r = {.ctl = ctl, .dry_run = dry_run, .include_rejected = include_rejected};
     r.curl = dry_run ? NULL : curl_easy_init();
-    r.started = r.last = s_now();
+    r.started = r.last = sb_mono_s();
     r.tty = isatty(fileno(ctl->err));
     rc = n > 0 ? s_replay_ids(&r, ids, n) : s_replay_filter(&r, &f);
     s_progress(&r, 1);

@@ -12,6 +12,7 @@
 #include "renewer_db.h"
 #include "sbctl.h"
 #include "sb_mem.h"
+#include "sb_time.h"
 #include "sb_banned.h"
 
 #define S_MAX_STAGES 16
@@ -45,14 +46,6 @@ typedef struct {
     char error[SB_ERR_MSG_MAX];
     double t0, t1; // scrape times
 } s_stage_t;
-
-static double
-s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static char *
 s_scrape(const char *url, char *error, size_t size)
@@ -286,14 +279,14 @@ sb_sbctl_status(sb_sbctl_t *ctl, int argc, char **argv)
     }
     int ok = s_pipeline(ctl, ingress);
     for (size_t i = 0; i < n; i++) {
-        stages[i].t0 = s_now();
+        stages[i].t0 = sb_mono_s();
         stages[i].first = s_scrape(stages[i].url, stages[i].error, sizeof stages[i].error);
     }
     if (wait_s > 0) {
         struct timespec ts = {(time_t)wait_s, (long)((wait_s - (double)(time_t)wait_s) * 1e9)};
         nanosleep(&ts, NULL);
         for (size_t i = 0; i < n; i++) {
-            stages[i].t1 = s_now();
+            stages[i].t1 = sb_mono_s();
             if (stages[i].first != NULL)
                 stages[i].second = s_scrape(stages[i].url, stages[i].error, sizeof stages[i].error);
         }

@@ -101,14 +101,6 @@ struct sb_writer {
     sb_gauge_t *db_up;
 };
 
-static double
-s_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int
 sb_writer_config_check(const sb_writer_config_t *conf, FILE *problems)
 {
@@ -560,7 +552,7 @@ sb_writer_commit(sb_writer_t *self, sb_err_t *err)
 {
     if (self->n == 0)
         return 0;
-    double started = s_now_s();
+    double started = sb_mono_s();
     s_item_t *poison = NULL;
     sb_db_status_t st = s_write_pending(self, &poison, err);
     if (st == SB_DB_DATA) {
@@ -571,9 +563,10 @@ sb_writer_commit(sb_writer_t *self, sb_err_t *err)
     }
     if (st != SB_DB_OK)
         return -1; // the batch stays; events already committed will read as redeliveries
-    sb_histogram_observe(self->commit_seconds, s_now_s() - started);
+    sb_histogram_observe(self->commit_seconds, sb_mono_s() - started);
     sb_histogram_observe(self->batch_rows, (double)self->n);
-    sb_log_debug(NULL, "committed %zu events in %.1f ms", self->n, (s_now_s() - started) * 1000.0);
+    sb_log_debug(NULL, "committed %zu events in %.1f ms", self->n,
+                 (sb_mono_s() - started) * 1000.0);
     s_ack(self); // only now: an ack promises the rows are durable
     s_batch_clear(self);
     return 0;
