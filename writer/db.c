@@ -96,6 +96,7 @@ static const char s_extra_sql[] =
     " ON CONFLICT (event_id) DO NOTHING RETURNING outcome";
 #define S_EXTRA_PARAMS 11
 _Static_assert(S_EXTRA_PARAMS <= S_COMM_PARAMS, "s_params_t holds every statement's parameters");
+_Static_assert(S_EVENT_PARAMS + SB_COMM_COLUMNS == S_COMM_PARAMS, "the row after the event");
 static const Oid s_extra_types[S_EXTRA_PARAMS] = {S_TEXT, S_TEXT, S_INT8, S_JSONB, S_BYTEA, S_JSONB,
                                                   S_TEXT, S_INT8, S_TEXT, S_TEXT,  S_TEXT};
 
@@ -407,13 +408,7 @@ s_params(const sb_db_event_t *ev, const char *failed_reason, s_params_t *p)
         p->values[6] = failed_reason ? failed_reason : map->reason;
         return;
     }
-    const sb_comm_t *c = &map->comm;
-    const char *comm[] = {c->channel,    c->direction,    c->provider,    c->external_id,
-                          c->thread_id,  c->from_address, c->to_address,  c->subject,
-                          c->body,       c->status,       c->occurred_at, c->match_phone,
-                          c->match_email};
-    for (size_t i = 0; i < sizeof comm / sizeof comm[0]; i++)
-        p->values[S_EVENT_PARAMS + i] = comm[i];
+    sb_comm_columns(&map->comm, &p->values[S_EVENT_PARAMS]);
 }
 
 static int

@@ -86,13 +86,8 @@ s_text_columns(const sb_db_event_t *ev, const char *out[SB_DB_BATCH_PARAMS - 5])
         out[1] = map->reason;
         return;
     }
-    const sb_comm_t *c = &map->comm;
-    const char *comm[] = {c->channel,    c->direction,    c->provider,    c->external_id,
-                          c->thread_id,  c->from_address, c->to_address,  c->subject,
-                          c->body,       c->status,       c->occurred_at, c->match_phone,
-                          c->match_email};
-    _Static_assert(sizeof comm / sizeof comm[0] == SB_DB_BATCH_PARAMS - 7, "$8..$20");
-    memcpy(out + 2, comm, sizeof comm);
+    _Static_assert(SB_COMM_COLUMNS == SB_DB_BATCH_PARAMS - 7, "$8..$20");
+    sb_comm_columns(&map->comm, out + 2);
 }
 
 void

@@ -255,3 +255,14 @@ sb_map_release(sb_map_t *self)
     free(self->call);
     memset(self, 0, sizeof *self);
 }
+
+void
+sb_comm_columns(const sb_comm_t *c, const char *out[SB_COMM_COLUMNS])
+{
+    const char *cols[] = {c->channel,    c->direction,    c->provider,    c->external_id,
+                          c->thread_id,  c->from_address, c->to_address,  c->subject,
+                          c->body,       c->status,       c->occurred_at, c->match_phone,
+                          c->match_email};
+    _Static_assert(sizeof cols / sizeof cols[0] == SB_COMM_COLUMNS, "one per column");
+    memcpy(out, cols, sizeof cols);
+}

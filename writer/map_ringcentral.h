@@ -53,6 +53,10 @@ typedef struct {
     char *match_email;     // normalised address to compare with customers.email_norm, or NULL
 } sb_comm_t;
 
+// The row's columns as the writer's statements take them, channel to match_email.
+#define SB_COMM_COLUMNS 13
+void sb_comm_columns(const sb_comm_t *c, const char *out[SB_COMM_COLUMNS]);
+
 typedef struct {
     sb_map_kind_t kind;
     char *reason;               // owned; NULL for a communication
