@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import pwd
+import re
 import select
 import shutil
 import signal
@@ -386,6 +387,14 @@ def http_request(port, method, path, body=None, headers=None, timeout=10):
         return Response(r.status, r.getheaders(), data)
     finally:
         conn.close()
+
+
+def metric_sample(port, name, labels):
+    """The value of name{labels} (labels exactly as exposed) in the /metrics on port, or
+    None when absent."""
+    text = http_request(port, "GET", METRICS_PATH, timeout=3).body.decode()
+    m = re.search(r"^%s\{%s\} (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
+    return float(m.group(1)) if m else None
 
 
 def raw_http(port, head, chunks, timeout=10):

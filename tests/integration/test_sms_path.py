@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import sys
 import time
 
@@ -215,13 +214,6 @@ def test_every_post_has_one_event(ctx):
     check_eq(dup, 0, "event_ids stored twice")
 
 
-def zmq_metric(port, name, labels):
-    """The value of name{labels} in the /metrics on port, or None when absent."""
-    text = harness.http_request(port, "GET", harness.METRICS_PATH, timeout=3).body.decode()
-    m = re.search(r"^%s\{%s\} (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
-    return float(m.group(1)) if m else None
-
-
 def test_zmq_sockets_report_their_peers(ctx):
     # sb_zmonitor: every stage counts its ZeroMQ connections. After the SMS went through,
     # each socket of the path has its peer (the monitors are drained at least once a
@@ -241,17 +233,17 @@ def test_zmq_sockets_report_their_peers(ctx):
 
     def all_up():
         for stage, port, sock, n in want:
-            got[(stage, sock)] = zmq_metric(port, "sb_zmq_peers", 'socket="%s"' % sock)
+            got[(stage, sock)] = harness.metric_sample(port, "sb_zmq_peers", 'socket="%s"' % sock)
         return all((got[(s, k)] or 0) >= n for s, _, k, n in want)
 
     harness.wait_until(all_up, 5)
     short = ["%s %s: %s, want >= %d" % (s, k, got.get((s, k)), n) for s, _, k, n in want
              if (got.get((s, k)) or 0) < n]
     check(not short, "sb_zmq_peers too low: %s", "; ".join(short))
-    connected = zmq_metric(p.http_port, "sb_zmq_events_total",
+    connected = harness.metric_sample(p.http_port, "sb_zmq_events_total",
                            'socket="push",event="connected"')
     check(connected is not None and connected >= 1, "ingress push connected: %r", connected)
-    failed = zmq_metric(p.ports["writer_metrics"], "sb_zmq_events_total",
+    failed = harness.metric_sample(p.ports["writer_metrics"], "sb_zmq_events_total",
                         'socket="pull",event="handshake_failed"')
     check_eq(failed, 0.0, "writer pull handshake failures")
     text = harness.http_request(p.ports["verifier_metrics"], "GET", "/metrics").body.decode()

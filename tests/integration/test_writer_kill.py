@@ -8,7 +8,6 @@ webhook_events row and one communication; nothing lost, nothing twice."""
 import http.client
 import os
 import random
-import re
 import signal
 import sys
 import threading
@@ -206,13 +205,6 @@ def test_spool_drained(ctx):
     check(ok, "spool depth did not return to 0: %r", got.get("h"))
 
 
-def zmq_metric(port, name, labels):
-    """The value of name{labels} in the /metrics on port, or None when absent."""
-    text = harness.http_request(port, "GET", harness.METRICS_PATH, timeout=3).body.decode()
-    m = re.search(r"^%s\{%s\} (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
-    return float(m.group(1)) if m else None
-
-
 def test_monitors_saw_the_writer_go_and_come_back(ctx):
     # sb_zmonitor: the writer's kill -9 is a disconnect for the sockets that talk to it
     # (the enricher's push, the ingress's acks), and its restart a new connection; the
@@ -227,9 +219,9 @@ def test_monitors_saw_the_writer_go_and_come_back(ctx):
 
     def seen():
         for port, labels, _n in want:
-            got[labels + str(port)] = zmq_metric(port, "sb_zmq_events_total", labels)
-        got["enricher push peers"] = zmq_metric(em, "sb_zmq_peers", 'socket="push"')
-        got["ingress acks peers"] = zmq_metric(hp, "sb_zmq_peers", 'socket="acks"')
+            got[labels + str(port)] = harness.metric_sample(port, "sb_zmq_events_total", labels)
+        got["enricher push peers"] = harness.metric_sample(em, "sb_zmq_peers", 'socket="push"')
+        got["ingress acks peers"] = harness.metric_sample(hp, "sb_zmq_peers", 'socket="acks"')
         return all((got[l + str(port)] or 0) >= n for port, l, n in want) and \
             got["enricher push peers"] == 1 and got["ingress acks peers"] == 3
 
